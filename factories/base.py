@@ -1,0 +1,146 @@
+"""The base of every factory: deterministic ids, persistence, and the place a row is in."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from factories.context import bound_session, current_clock, record, rng
+from seeding import geography
+from seeding.errors import FactoryRuleError
+
+
+def new_uuid(prefix: str | None = None) -> uuid.UUID:
+    """Return a version-4 uuid drawn from the seeded generator, optionally with a hex prefix.
+
+    Args:
+        prefix: Leading hex digits the id must begin with (dashes ignored), e.g. 'c62837da'.
+    """
+    value = uuid.UUID(int=rng().getrandbits(128), version=4)
+    if not prefix:
+        return value
+    digits = prefix.replace("-", "").lower()
+    if len(digits) > 32 or any(c not in "0123456789abcdef" for c in digits):
+        raise FactoryRuleError(f"id prefix {prefix!r} is not up to 32 hex digits")
+    return uuid.UUID(hex=digits + value.hex[len(digits) :])
+
+
+class BaseFactory(SQLAlchemyModelFactory):
+    """A factory whose ``create()`` flushes through the bound session and whose ids are seeded.
+
+    ``build()`` makes rows without a database and records them in the active collector
+    (:func:`factories.collect`), so the bulk writer persists exactly what was built.
+    """
+
+    class Meta:
+        abstract = True
+        sqlalchemy_session_persistence = "flush"
+
+    class Params:
+        id_prefix = None
+
+    id = factory.LazyAttribute(lambda o: new_uuid(o.id_prefix))
+
+    @classmethod
+    def _build(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        row = model_class(*args, **kwargs)
+        cls._check(row)
+        record(row)
+        return row
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        session = bound_session()
+        row = model_class(*args, **kwargs)
+        cls._check(row)
+        session.add(row)
+        session.flush()
+        return row
+
+    @classmethod
+    def _check(cls, row: Any) -> None:
+        """Raise FactoryRuleError when overrides made a row the app would not hold."""
+
+
+def _place(o: Any) -> geography.City:
+    if o.in_city:
+        city = geography.city_named(o.in_city)
+        if o.in_province and city.province != o.in_province:
+            raise FactoryRuleError(
+                f"city {o.in_city!r} is in {city.province}, not {o.in_province}; "
+                "pass a city of that province, or only one of the two"
+            )
+        return city
+    return geography.pick_city(rng(), o.in_province)
+
+
+class PlacedFactory(BaseFactory):
+    """A factory of rows with a Canadian place: province, city, postal code and coordinates agree.
+
+    Pass ``city=`` and/or ``province=`` to choose the place; the postal code and coordinates
+    follow. Pass them as ``None`` to leave them empty.
+    """
+
+    class Meta:
+        abstract = True
+
+    class Params:
+        in_province = None
+        in_city = None
+        place = factory.LazyAttribute(_place)
+        coordinates = factory.LazyAttribute(lambda o: geography.near(rng(), o.place))
+
+    province = factory.LazyAttribute(lambda o: o.place.province)
+    city = factory.LazyAttribute(lambda o: o.place.name)
+    postal_code = factory.LazyAttribute(lambda o: geography.postal_code(rng(), o.place))
+    country = "Canada"
+    latitude = factory.LazyAttribute(lambda o: o.coordinates[0])
+    longitude = factory.LazyAttribute(lambda o: o.coordinates[1])
+
+    @classmethod
+    def _generate(cls, strategy: str, params: dict[str, Any]) -> Any:
+        # A city or province passed by name picks the place, so the rest follows it.
+        for field, param in (("city", "in_city"), ("province", "in_province")):
+            if params.get(field) is not None and param not in params:
+                params[param] = params.pop(field)
+        return super()._generate(strategy, params)
+
+    @classmethod
+    def _check(cls, row: Any) -> None:
+        check_place(cls.__name__, row)
+
+
+def check_place(factory_name: str, row: Any) -> None:
+    """Raise FactoryRuleError when a row's province, city, postal code and coordinates disagree."""
+    province, city_name, code = row.province, row.city, row.postal_code
+    if city_name is not None and city_name in geography.CITIES_BY_NAME:
+        city = geography.CITIES_BY_NAME[city_name]
+        if province is not None and city.province != province:
+            raise FactoryRuleError(
+                f"{factory_name}: city {city_name!r} is in {city.province}, not {province}; "
+                f"pass city= or province= alone, or both in agreement"
+            )
+        if row.latitude is not None and row.longitude is not None:
+            km = geography.distance_km(city.latitude, city.longitude, row.latitude, row.longitude)
+            if km > geography.CITY_RADIUS_KM + 1:
+                raise FactoryRuleError(
+                    f"{factory_name}: coordinates ({row.latitude}, {row.longitude}) are "
+                    f"{km:.0f} km from {city_name}; leave latitude and longitude to the factory"
+                )
+    if code is not None and province is not None:
+        if province not in geography.province_of_postal_code(code):
+            raise FactoryRuleError(
+                f"{factory_name}: postal code {code!r} does not belong to {province}; "
+                "leave postal_code to the factory or give one whose first letter fits"
+            )
+
+
+def minutes_between(low: float, high: float) -> float:
+    """Draw a number of minutes, uniformly."""
+    return rng().uniform(low, high)
+
+
+__all__ = ["BaseFactory", "PlacedFactory", "check_place", "current_clock", "new_uuid"]

@@ -1,0 +1,192 @@
+"""SessionRequestFactory: a customer's request in any status, with the lifecycle it implies.
+
+Status drives the rest: a mechanic and ``accepted_at`` exactly when the status implies them,
+a sessions row of a fitting status for accepted, completed and cancelled-after-assignment
+requests, an ``expires_at`` that fits pending and expired ones, and routing fields that agree
+with ``routing_type``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import factory
+
+from factories.base import BaseFactory
+from factories.catalog import CONCERN_KEYWORDS
+from factories.context import current_clock, rng
+from factories.customers import CustomerFactory, VehicleFactory
+from factories.mechanics import MechanicFactory
+from factories.sessions import SessionFactory
+from factories.timeline import plus_minutes, request_created_at, response_minutes
+from factories.workshops import WorkshopFactory
+from seeding.lifecycle import (
+    ASSIGNED_STATUSES,
+    PRIORITY_WINDOW_MINUTES,
+    REQUEST_TTL,
+    SESSION_STATUSES_FOR_REQUEST,
+)
+from seeding.plans import plans_for
+from seeding.schema import SessionRequest
+from seeding.vocabularies import FOLLOW_UP_TYPES, SESSION_TYPES
+
+ROUTED_TO_WORKSHOP = ("workshop_only", "hybrid")
+
+
+def _is(expression: Any) -> factory.LazyAttribute:
+    return factory.LazyAttribute(expression)
+
+
+def _session_status(o: Any) -> str | None:
+    fitting = SESSION_STATUSES_FOR_REQUEST.get(o.status)
+    if not fitting or not o.assigned:
+        return None
+    return fitting[0]
+
+
+def _workshop_id(o: Any) -> Any:
+    if o.routing_type == "workshop_only" and o.workshop is not None:
+        return o.workshop.id
+    return o.mechanic.workshop_id if o.mechanic is not None else None
+
+
+class SessionRequestFactory(BaseFactory):
+    """A session request; pending unless a trait or ``status=`` says otherwise.
+
+    Related rows are passed as objects (``customer=``, ``mechanic=``, ``vehicle=``,
+    ``workshop=``, ``preferred_mechanic=``, ``session=``, ``parent_session=``); left out,
+    they are made.
+
+    Traits:
+        pending, accepted, completed, expired: that status, with its lifecycle.
+        cancelled_before_assignment: cancelled while no mechanic had accepted.
+        cancelled_after_assignment: cancelled after a mechanic accepted (a cancelled session).
+        workshop_only, hybrid, priority_broadcast: that routing, with its workshop or
+            preferred mechanic.
+        follow_up: a follow-up of an earlier completed session of the same customer.
+        brand_specialist: asks for a specialist of the vehicle's make.
+        urgent: ``is_urgent``.
+    """
+
+    class Meta:
+        model = SessionRequest
+
+    class Params:
+        customer = factory.SubFactory(CustomerFactory)
+        vehicle = factory.SubFactory(VehicleFactory, customer=factory.SelfAttribute("..customer"))
+        # Whether a cancelled request had a mechanic before it was cancelled.
+        after_assignment = False
+        assigned = _is(
+            lambda o: o.status in ASSIGNED_STATUSES or (o.status == "cancelled" and o.after_assignment)
+        )
+        workshop = factory.Maybe(
+            _is(lambda o: o.routing_type in ROUTED_TO_WORKSHOP),
+            yes_declaration=factory.SubFactory(WorkshopFactory),
+            no_declaration=None,
+        )
+        mechanic = factory.Maybe(
+            _is(lambda o: o.assigned and o.routing_type == "workshop_only"),
+            yes_declaration=factory.SubFactory(
+                MechanicFactory,
+                workshop=True,
+                organization=factory.SelfAttribute("..workshop"),
+                with_brand=factory.SelfAttribute("..requested_brand"),
+            ),
+            no_declaration=factory.Maybe(
+                "assigned",
+                yes_declaration=factory.SubFactory(
+                    MechanicFactory, with_brand=factory.SelfAttribute("..requested_brand")
+                ),
+                no_declaration=None,
+            ),
+        )
+        preferred_mechanic = factory.Maybe(
+            _is(lambda o: o.routing_type == "priority_broadcast"),
+            yes_declaration=factory.Maybe(
+                _is(lambda o: o.mechanic is not None),
+                yes_declaration=factory.SelfAttribute("mechanic"),
+                no_declaration=factory.SubFactory(MechanicFactory),
+            ),
+            no_declaration=None,
+        )
+        response_minutes = factory.LazyFunction(lambda: response_minutes(rng()))
+        session_status = _is(_session_status)
+        session = factory.Maybe(
+            _is(lambda o: o.session_status is not None),
+            yes_declaration=factory.SubFactory(
+                SessionFactory,
+                customer=factory.SelfAttribute("..customer"),
+                mechanic=factory.SelfAttribute("..mechanic"),
+                type=factory.SelfAttribute("..session_type"),
+                plan=factory.SelfAttribute("..plan_code"),
+                status=factory.SelfAttribute("..session_status"),
+                created_at=factory.SelfAttribute("..accepted_at"),
+            ),
+            no_declaration=None,
+        )
+        parent_session = factory.Maybe(
+            "is_follow_up",
+            yes_declaration=factory.SubFactory(
+                SessionFactory,
+                customer=factory.SelfAttribute("..customer"),
+                status="completed",
+                ends_before=factory.SelfAttribute("..created_at"),
+            ),
+            no_declaration=None,
+        )
+
+        pending = factory.Trait(status="pending")
+        accepted = factory.Trait(status="accepted")
+        completed = factory.Trait(status="completed")
+        expired = factory.Trait(status="expired")
+        cancelled_before_assignment = factory.Trait(status="cancelled")
+        cancelled_after_assignment = factory.Trait(status="cancelled", after_assignment=True)
+        workshop_only = factory.Trait(routing_type="workshop_only")
+        hybrid = factory.Trait(routing_type="hybrid")
+        priority_broadcast = factory.Trait(routing_type="priority_broadcast")
+        follow_up = factory.Trait(is_follow_up=True)
+        brand_specialist = factory.Trait(request_type="brand_specialist")
+        urgent = factory.Trait(is_urgent=True)
+
+    customer_id = _is(lambda o: o.customer.id)
+    customer_name = _is(lambda o: o.customer.full_name)
+    customer_email = _is(lambda o: o.customer.email)
+    customer_city = _is(lambda o: o.customer.city)
+    customer_country = _is(lambda o: o.customer.country)
+    customer_postal_code = _is(lambda o: o.customer.postal_code)
+    session_type = factory.LazyFunction(lambda: rng().choice(SESSION_TYPES))
+    plan_code = _is(lambda o: rng().choice(plans_for(o.session_type)).code)
+    status = "pending"
+    created_at = _is(
+        lambda o: request_created_at(rng(), current_clock(), o.status, o.assigned, o.session_status)
+    )
+    accepted_at = _is(lambda o: plus_minutes(o.created_at, o.response_minutes) if o.assigned else None)
+    expires_at = _is(lambda o: o.created_at + REQUEST_TTL)
+    mechanic_id = _is(lambda o: o.mechanic.id if o.mechanic is not None else None)
+    session_id = _is(lambda o: o.session.id if o.session is not None else None)
+    vehicle_id = _is(lambda o: o.vehicle.id if o.vehicle is not None else None)
+    routing_type = "broadcast"
+    workshop_id = _is(_workshop_id)
+    preferred_workshop_id = _is(
+        lambda o: o.workshop.id if o.workshop is not None and o.routing_type in ROUTED_TO_WORKSHOP else None
+    )
+    preferred_mechanic_id = _is(lambda o: o.preferred_mechanic.id if o.preferred_mechanic is not None else None)
+    priority_window_minutes = _is(
+        lambda o: PRIORITY_WINDOW_MINUTES if o.routing_type == "priority_broadcast" else None
+    )
+    priority_notified_at = _is(
+        lambda o: plus_minutes(o.created_at, rng().uniform(0.05, 0.5))
+        if o.routing_type == "priority_broadcast"
+        else None
+    )
+    request_type = "general"
+    requested_brand = _is(
+        lambda o: o.vehicle.make if o.request_type == "brand_specialist" and o.vehicle is not None else None
+    )
+    is_follow_up = False
+    follow_up_type = _is(lambda o: rng().choice(FOLLOW_UP_TYPES) if o.is_follow_up else None)
+    parent_session_id = _is(lambda o: o.parent_session.id if o.parent_session is not None else None)
+    extracted_keywords = factory.LazyFunction(lambda: sorted(rng().sample(CONCERN_KEYWORDS, rng().randint(1, 3))))
+    matching_score = _is(lambda o: round(rng().uniform(55, 99), 1) if o.assigned else None)
+    prefer_local_mechanic = factory.LazyFunction(lambda: rng().random() < 0.3)
+    is_urgent = False

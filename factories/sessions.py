@@ -1,0 +1,94 @@
+"""SessionFactory: the sessions row an accepted request starts, in any of its statuses."""
+
+from __future__ import annotations
+
+import string
+from datetime import timedelta
+from typing import Any
+
+import factory
+
+from factories.base import BaseFactory
+from factories.context import current_clock, rng
+from factories.customers import CustomerFactory
+from factories.mechanics import MechanicFactory
+from factories.timeline import FINISHED_ROOM, MAX_START_DELAY_MINUTES, in_window, plus_minutes
+from seeding.lifecycle import FINISHED_SESSION_STATUSES, RUNNING_SESSION_STATUSES
+from seeding.plans import PLANS_BY_CODE, plans_for
+from seeding.schema import Session
+from seeding.vocabularies import SESSION_TYPES
+
+_STRIPE_ALPHABET = string.ascii_letters + string.digits
+
+
+def _created_at(o: Any) -> Any:
+    clock = current_clock()
+    if o.ends_before is not None:
+        # A parent session of a follow-up: over well before the follow-up was asked for.
+        return o.ends_before - timedelta(hours=rng().uniform(6, 14 * 24))
+    if o.status in RUNNING_SESSION_STATUSES or o.status in ("waiting", "pending"):
+        return clock.now - timedelta(minutes=rng().uniform(5, 30))
+    return in_window(rng(), clock, room=FINISHED_ROOM)
+
+
+def _started_at(o: Any) -> Any:
+    if o.status in FINISHED_SESSION_STATUSES or o.status in RUNNING_SESSION_STATUSES:
+        return plus_minutes(o.created_at, rng().uniform(1, MAX_START_DELAY_MINUTES / 2))
+    return None
+
+
+def _duration(o: Any) -> int | None:
+    if o.status not in FINISHED_SESSION_STATUSES:
+        return None
+    plan_minutes = PLANS_BY_CODE[o.plan].minutes
+    return rng().randint(max(plan_minutes // 3, 5), plan_minutes)
+
+
+def _scheduled_start(o: Any) -> Any:
+    if o.status != "scheduled":
+        return None
+    return current_clock().now + timedelta(hours=rng().randint(2, 72))
+
+
+class SessionFactory(BaseFactory):
+    """A session between a customer and a mechanic; ``completed`` ones ran, ended and were rated.
+
+    Pass ``status=`` (any of the sessions vocabulary); start, end, duration and rating follow.
+    Pass ``ends_before=`` to place a finished session before an instant (a follow-up's parent).
+    """
+
+    class Meta:
+        model = Session
+
+    class Params:
+        customer = factory.SubFactory(CustomerFactory)
+        mechanic = factory.SubFactory(MechanicFactory)
+        ends_before = None
+
+    type = factory.LazyFunction(lambda: rng().choice(SESSION_TYPES))
+    status = "completed"
+    plan = factory.LazyAttribute(lambda o: rng().choice(plans_for(o.type)).code)
+    stripe_session_id = factory.LazyFunction(
+        lambda: "cs_test_" + "".join(rng().choice(_STRIPE_ALPHABET) for _ in range(24))
+    )
+    customer_user_id = factory.LazyAttribute(lambda o: o.customer.id if o.customer else None)
+    mechanic_id = factory.LazyAttribute(lambda o: o.mechanic.id if o.mechanic else None)
+    workshop_id = factory.LazyAttribute(lambda o: o.mechanic.workshop_id if o.mechanic else None)
+    created_at = factory.LazyAttribute(_created_at)
+    scheduled_start = factory.LazyAttribute(_scheduled_start)
+    scheduled_end = factory.LazyAttribute(
+        lambda o: o.scheduled_start + timedelta(minutes=PLANS_BY_CODE[o.plan].minutes)
+        if o.scheduled_start
+        else None
+    )
+    started_at = factory.LazyAttribute(_started_at)
+    duration_minutes = factory.LazyAttribute(_duration)
+    ended_at = factory.LazyAttribute(
+        lambda o: o.started_at + timedelta(minutes=o.duration_minutes) if o.duration_minutes else None
+    )
+    rating = factory.LazyAttribute(
+        lambda o: rng().choices((1, 2, 3, 4, 5), (1, 1, 3, 8, 12))[0]
+        if o.status in FINISHED_SESSION_STATUSES
+        else None
+    )
+    metadata_ = factory.LazyAttribute(lambda o: {"plan_name": PLANS_BY_CODE[o.plan].name})

@@ -1,0 +1,135 @@
+"""The ``seed`` command: parses flags, calls the library, turns its errors into one clean line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from functools import wraps
+from importlib.metadata import version
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from seeding import database, embedded
+from seeding.errors import SeedingError
+
+app = typer.Typer(
+    name="seed",
+    help="Coherent test data for the mechanic marketplace's PostgreSQL (Supabase) database.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Create, locate, open and stop the database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="PostgreSQL URL (postgres:// or postgresql://). Default: $SEED_DATABASE_URL, "
+        "else the embedded server.",
+        show_default=False,
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line to stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def clean_errors(command: F) -> F:
+    """Turn a SeedingError raised by the library into one line on stderr and its exit code."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SeedingError as error:
+            raise fail(str(error), error.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"seed {version('seeding')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Seed, report on and reset the marketplace's test data."""
+
+
+def _where(target: database.Target) -> str:
+    if target.embedded_server is not None:
+        return (
+            f"embedded PostgreSQL, data in {target.embedded_server.data_dir} "
+            "(stop it with `seed db stop`)"
+        )
+    return f"{target.display_url} (from {target.source})"
+
+
+@db_app.command("create")
+@clean_errors
+def db_create(db: DbOption = None) -> None:
+    """Create the app's tables that are missing; safe to run again."""
+    target = database.resolve(db)
+    engine = database.engine_for(target.url)
+    try:
+        created = database.create_schema(engine)
+    finally:
+        engine.dispose()
+    typer.echo(f"database: {_where(target)}")
+    if created:
+        typer.echo(f"created {len(created)} tables: {', '.join(created)}")
+    else:
+        typer.echo("all tables present; nothing changed")
+
+
+@db_app.command("url")
+@clean_errors
+def db_url(db: DbOption = None) -> None:
+    """Print the database's URL (password masked), starting the embedded server if needed."""
+    target = database.resolve(db)
+    typer.echo(database.mask_password(database.libpq_url(target.url)))
+
+
+@db_app.command("shell")
+@clean_errors
+def db_shell(db: DbOption = None) -> None:
+    """Open psql on the database."""
+    target = database.resolve(db)
+    psql = shutil.which("psql") or str(embedded.psql_path())
+    url = database.libpq_url(target.url)
+    typer.echo(f"psql on {_where(target)}", err=True)
+    sys.stdout.flush()
+    os.execv(psql, [psql, url])
+
+
+@db_app.command("stop")
+@clean_errors
+def db_stop() -> None:
+    """Stop the embedded server (its data stays in its folder)."""
+    data_dir = embedded.default_data_dir()
+    if embedded.stop(data_dir):
+        typer.echo(f"stopped the embedded PostgreSQL in {data_dir}")
+    else:
+        typer.echo(f"no embedded PostgreSQL is running in {data_dir}")
+
+
+def main() -> None:
+    """Run the ``seed`` command."""
+    app()

@@ -1,0 +1,160 @@
+"""Which database a command uses, how to connect to it, and creating the app's tables in it.
+
+The URL comes from ``--db`` or ``SEED_DATABASE_URL``, never from ``DATABASE_URL`` (too often
+that one points at production). With neither, the embedded server is started.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from seeding import embedded
+from seeding.errors import ConfigurationError, DatabaseError
+from seeding.schema import Base
+
+#: The variable that names the database; ``DATABASE_URL`` is ignored on purpose.
+URL_VARIABLE = "SEED_DATABASE_URL"
+
+#: The advisory-lock key of schema changes (``seed db create``), so two never interleave.
+SCHEMA_LOCK_KEY = 0x5EED_0001
+
+
+@dataclass(frozen=True)
+class Target:
+    """The database a command works on, and where its URL came from."""
+
+    url: str
+    #: '--db', 'SEED_DATABASE_URL' or 'embedded'.
+    source: str
+    embedded_server: embedded.EmbeddedServer | None = None
+
+    @property
+    def display_url(self) -> str:
+        """Return the URL with any password masked, fit to print."""
+        return mask_password(libpq_url(self.url))
+
+
+def normalize_url(url: str) -> str:
+    """Return a SQLAlchemy URL that uses psycopg 3, from a ``postgres://`` or ``postgresql://`` one.
+
+    Raises:
+        ConfigurationError: When the URL is not a PostgreSQL URL.
+    """
+    raw = url.strip()
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        raise ConfigurationError(
+            f"database URL {mask_password(raw)!r} has no scheme; "
+            "write it as postgresql://user:password@host:5432/database"
+        )
+    if scheme.lower() not in {"postgres", "postgresql", "postgresql+psycopg"}:
+        raise ConfigurationError(
+            f"database URL scheme {scheme!r} is not PostgreSQL; "
+            "write it as postgresql://user:password@host:5432/database"
+        )
+    try:
+        make_url(f"postgresql+psycopg://{rest}")
+    except sa_exc.ArgumentError as error:
+        raise ConfigurationError(f"database URL {mask_password(raw)!r} is malformed: {error}") from None
+    return f"postgresql+psycopg://{rest}"
+
+
+def libpq_url(url: str) -> str:
+    """Return the URL as libpq (psql, psycopg) reads it: scheme ``postgresql``."""
+    return "postgresql://" + normalize_url(url).partition("://")[2]
+
+
+def mask_password(url: str) -> str:
+    """Return the URL with its password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    userinfo = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[2]}"))
+
+
+def resolve(db: str | None = None) -> Target:
+    """Return the database to use: ``db``, else ``SEED_DATABASE_URL``, else the embedded server.
+
+    Args:
+        db: A URL given on the command line or by a caller.
+    """
+    if db:
+        return Target(url=normalize_url(db), source="--db")
+    configured = os.environ.get(URL_VARIABLE)
+    if configured:
+        return Target(url=normalize_url(configured), source=URL_VARIABLE)
+    server = embedded.start()
+    return Target(url=normalize_url(server.url()), source="embedded", embedded_server=server)
+
+
+def engine_for(url: str) -> Engine:
+    """Return an engine for a URL, having checked that the server answers.
+
+    Raises:
+        DatabaseError: When the server cannot be reached or refuses the connection.
+    """
+    sa_url: URL = make_url(normalize_url(url))
+    engine = sa.create_engine(sa_url, pool_pre_ping=True)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa_exc.OperationalError as error:
+        engine.dispose()
+        raise DatabaseError(
+            f"cannot connect to {mask_password(libpq_url(url))}: {describe(error)}; "
+            "check that the server "
+            f"is running and the URL is right (--db or {URL_VARIABLE})"
+        ) from None
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection inside one transaction, turning driver errors into DatabaseError."""
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except sa_exc.DBAPIError as error:
+        raise DatabaseError(describe(error)) from None
+
+
+def describe(error: sa_exc.DBAPIError) -> str:
+    """Return the first line of the database's own message for a failed statement."""
+    if error.orig is not None:
+        return str(error.orig).strip().splitlines()[0]
+    return str(error).splitlines()[0]
+
+
+def missing_tables(connection: Connection) -> list[str]:
+    """Return the app's tables that the database lacks, in creation order."""
+    present = set(sa.inspect(connection).get_table_names(schema="public"))
+    return [table.name for table in Base.metadata.sorted_tables if table.name not in present]
+
+
+def create_schema(engine: Engine) -> list[str]:
+    """Create the app's tables (and the ``session_type`` enum) that are missing.
+
+    Safe to run again: what exists is left as it is. Two runs at once serialise on an
+    advisory lock.
+
+    Returns:
+        The names of the tables created, in creation order (empty when none were missing).
+    """
+    with transaction(engine) as connection:
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+        missing = missing_tables(connection)
+        Base.metadata.create_all(connection, checkfirst=True)
+    return missing

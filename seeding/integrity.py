@@ -1,0 +1,195 @@
+"""The app's rules as SQL: each rule's query returns the ids of the rows that break it.
+
+The missing foreign keys and the denormalized columns leave these rules to the code that
+writes rows; the factories keep them and the report counts what breaks them. Each query takes
+one parameter, ``now``: the instant nothing may come after (the scenario clock, or the
+database's ``now()`` for a live database).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from seeding.geography import CITY_RADIUS_KM, sql_city_values, sql_postal_prefix_matches
+from seeding.lifecycle import REQUEST_TTL, SESSION_STATUSES_FOR_REQUEST
+from seeding.mechanic_types import sql_mechanic_type
+from seeding.plans import sql_plan_fits_type
+
+_TTL = f"interval '{int(REQUEST_TTL.total_seconds())} seconds'"
+
+
+def _geo(table: str) -> str:
+    return f"""
+        SELECT t.id FROM {table} t
+        LEFT JOIN (VALUES {sql_city_values()}) AS c(name, province, lat, lon) ON c.name = t.city
+        WHERE t.city IS NULL OR t.province IS NULL OR t.postal_code IS NULL
+           OR t.latitude IS NULL OR t.longitude IS NULL
+           OR c.name IS NULL OR c.province <> t.province
+           OR NOT {sql_postal_prefix_matches('t.postal_code', 't.province')}
+           OR t.postal_code !~ '^[A-Z][0-9][A-Z] [0-9][A-Z][0-9]$'
+           OR 6371 * 2 * asin(sqrt(power(sin(radians(t.latitude - c.lat) / 2), 2)
+              + cos(radians(c.lat)) * cos(radians(t.latitude))
+              * power(sin(radians(t.longitude - c.lon) / 2), 2))) > {CITY_RADIUS_KM + 1}
+    """
+
+
+def _fitting_session_statuses() -> str:
+    return " OR ".join(
+        f"(r.status = '{status}' AND s.status IN ({', '.join(repr(x) for x in fitting)}))"
+        for status, fitting in SESSION_STATUSES_FOR_REQUEST.items()
+    )
+
+
+_RULE_SQL: dict[str, str] = {
+    "customer geography agrees": _geo("profiles") + " OR t.address_line1 IS NULL",
+    "workshop geography agrees": _geo("organizations") + " OR t.address IS NULL",
+    "complete mechanic geography agrees": _geo("mechanics").replace(
+        "WHERE", "WHERE t.profile_completion_score >= 80 AND (", 1
+    )
+    + ")",
+    "complete mechanic profile": """
+        SELECT id FROM mechanics WHERE profile_completion_score >= 80 AND NOT (
+            years_of_experience > 0 AND red_seal_certified AND red_seal_number IS NOT NULL
+            AND cardinality(specializations) > 0 AND can_accept_sessions
+            AND application_status = 'approved')
+    """,
+    "incomplete mechanic lacks location and experience": """
+        SELECT id FROM mechanics WHERE profile_completion_score < 80 AND (
+            city IS NOT NULL OR province IS NOT NULL OR postal_code IS NOT NULL
+            OR years_of_experience IS NOT NULL OR can_accept_sessions)
+    """,
+    "workshop mechanic at a workshop": f"""
+        SELECT m.id FROM mechanics m LEFT JOIN organizations o ON o.id = m.workshop_id
+        WHERE ({sql_mechanic_type('m')}) <> 'virtual'
+          AND (o.id IS NULL OR o.organization_type <> 'workshop')
+    """,
+    "emails at reserved domains": """
+        SELECT id FROM profiles WHERE email !~ '@(example\\.(com|net|org)|[^@]*\\.(test|example|invalid|localhost))$'
+        UNION ALL
+        SELECT id FROM mechanics WHERE email !~ '@(example\\.(com|net|org)|[^@]*\\.(test|example|invalid|localhost))$'
+        UNION ALL
+        SELECT id FROM organizations WHERE email !~ '@(example\\.(com|net|org)|[^@]*\\.(test|example|invalid|localhost))$'
+    """,
+    "request timestamps in order": """
+        SELECT r.id FROM session_requests r LEFT JOIN sessions s ON s.id = r.session_id
+        WHERE r.accepted_at < r.created_at OR s.started_at < r.accepted_at
+           OR s.ended_at <= s.started_at OR s.created_at < r.accepted_at
+    """,
+    "mechanic and accepted_at exactly when the status implies them": """
+        SELECT id FROM session_requests WHERE
+            (status IN ('accepted', 'completed') AND (mechanic_id IS NULL OR accepted_at IS NULL))
+         OR (status IN ('pending', 'expired', 'unattended') AND (mechanic_id IS NOT NULL OR accepted_at IS NOT NULL))
+         OR (status = 'cancelled' AND (mechanic_id IS NULL) <> (accepted_at IS NULL))
+    """,
+    "expires_at fits pending and expired": f"""
+        SELECT id FROM session_requests WHERE expires_at IS NULL
+           OR expires_at <> created_at + {_TTL}
+           OR (status = 'pending' AND expires_at <= :now)
+           OR (status = 'expired' AND expires_at > :now)
+    """,
+    "nothing happens after now": """
+        SELECT r.id FROM session_requests r LEFT JOIN sessions s ON s.id = r.session_id
+        WHERE r.created_at > :now OR r.accepted_at > :now
+           OR s.started_at > :now OR s.ended_at > :now
+    """,
+    "plan fits session type": f"""
+        SELECT id FROM session_requests WHERE NOT {sql_plan_fits_type('plan_code', 'session_type')}
+        UNION ALL
+        SELECT id FROM sessions WHERE NOT {sql_plan_fits_type('plan', 'type')}
+    """,
+    "customer copies equal the profile": """
+        SELECT r.id FROM session_requests r LEFT JOIN profiles p ON p.id = r.customer_id
+        WHERE p.id IS NULL OR r.customer_name IS DISTINCT FROM p.full_name
+           OR r.customer_email IS DISTINCT FROM p.email OR r.customer_city IS DISTINCT FROM p.city
+           OR r.customer_country IS DISTINCT FROM p.country
+           OR r.customer_postal_code IS DISTINCT FROM p.postal_code
+    """,
+    "vehicle belongs to the customer": """
+        SELECT r.id FROM session_requests r LEFT JOIN vehicles v ON v.id = r.vehicle_id
+        WHERE v.id IS NULL OR v.customer_id <> r.customer_id
+    """,
+    "routing fields agree with routing_type": """
+        SELECT id FROM session_requests WHERE
+            (routing_type = 'workshop_only' AND (workshop_id IS NULL OR preferred_workshop_id IS NULL))
+         OR (routing_type = 'hybrid' AND preferred_workshop_id IS NULL)
+         OR (routing_type = 'broadcast' AND (preferred_workshop_id IS NOT NULL OR preferred_mechanic_id IS NOT NULL))
+         OR (routing_type = 'priority_broadcast' AND (preferred_mechanic_id IS NULL
+             OR priority_window_minutes IS DISTINCT FROM 10 OR priority_notified_at IS NULL
+             OR priority_notified_at < created_at))
+         OR (routing_type <> 'priority_broadcast' AND (priority_window_minutes IS NOT NULL
+             OR priority_notified_at IS NOT NULL))
+    """,
+    "workshop_only mechanic works at the workshop": """
+        SELECT r.id FROM session_requests r JOIN mechanics m ON m.id = r.mechanic_id
+        WHERE r.routing_type = 'workshop_only' AND m.workshop_id IS DISTINCT FROM r.workshop_id
+    """,
+    "request has a session of a fitting status exactly when it should": f"""
+        SELECT r.id FROM session_requests r LEFT JOIN sessions s ON s.id = r.session_id
+        WHERE ((r.status IN ('accepted', 'completed') OR (r.status = 'cancelled' AND r.mechanic_id IS NOT NULL))
+               AND (s.id IS NULL OR NOT ({_fitting_session_statuses()})
+                    OR s.mechanic_id IS DISTINCT FROM r.mechanic_id
+                    OR s.customer_user_id IS DISTINCT FROM r.customer_id
+                    OR s.type::text <> r.session_type::text OR s.plan <> r.plan_code))
+           OR ((r.status IN ('pending', 'expired', 'unattended')
+                OR (r.status = 'cancelled' AND r.mechanic_id IS NULL)) AND r.session_id IS NOT NULL)
+    """,
+    "finished sessions have start, end, matching duration and rating": """
+        SELECT id FROM sessions WHERE status IN ('completed', 'archived') AND (
+            started_at IS NULL OR ended_at IS NULL OR rating NOT BETWEEN 1 AND 5
+            OR duration_minutes IS DISTINCT FROM round(extract(epoch FROM ended_at - started_at) / 60))
+    """,
+    "brand requests name a brand": """
+        SELECT id FROM session_requests WHERE (request_type = 'brand_specialist') <> (requested_brand IS NOT NULL)
+    """,
+    "follow-ups point at an earlier finished session of the customer": """
+        SELECT r.id FROM session_requests r LEFT JOIN sessions p ON p.id = r.parent_session_id
+        WHERE r.is_follow_up AND (p.id IS NULL OR p.customer_user_id <> r.customer_id
+              OR p.ended_at IS NULL OR p.ended_at > r.created_at OR r.follow_up_type IS NULL)
+           OR (NOT r.is_follow_up AND r.parent_session_id IS NOT NULL)
+    """,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the app that the database does not enforce."""
+
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class Violations:
+    """The rows that break one rule: how many, and the first few ids."""
+
+    rule: str
+    count: int
+    sample: tuple[uuid.UUID, ...]
+
+
+RULES: tuple[Rule, ...] = tuple(Rule(name, query) for name, query in _RULE_SQL.items())
+
+
+def check(connection: Connection, now: datetime, *, sample: int = 5) -> list[Violations]:
+    """Run every rule; return one Violations per rule, in rule order (count 0 when kept).
+
+    Args:
+        connection: A connection to a database with the app's tables.
+        now: The instant no event may come after.
+        sample: How many offending ids to keep per rule.
+    """
+    found = []
+    for rule in RULES:
+        statement = sa.text(
+            f"SELECT id, count(*) OVER () FROM ({rule.sql}) AS broken "
+            f"ORDER BY id LIMIT {int(sample)}"
+        )
+        rows = connection.execute(statement, {"now": now}).all()
+        count = rows[0][1] if rows else 0
+        found.append(Violations(rule.name, int(count), tuple(row[0] for row in rows)))
+    return found

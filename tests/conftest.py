@@ -1,0 +1,74 @@
+"""Resource fixtures: a real PostgreSQL (embedded by default, or SEED_TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from psycopg import sql
+
+from seeding import database, embedded
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A libpq URL of a PostgreSQL server the tests may create databases on."""
+    configured = os.environ.get("SEED_TEST_DATABASE_URL")
+    if configured:
+        return database.libpq_url(configured)
+    data_dir = Path(os.environ.get("SEED_TEST_DATA_DIR") or tmp_path_factory.mktemp("pg") / "data")
+    server = embedded.start(data_dir)
+    return server.url("postgres")
+
+
+def _with_database(server_url: str, name: str) -> str:
+    parts = psycopg.conninfo.conninfo_to_dict(server_url)
+    parts["dbname"] = name
+    return "postgresql://?" + "&".join(f"{k}={v}" for k, v in parts.items() if v is not None)
+
+
+@pytest.fixture
+def make_database(pg_server_url: str) -> Iterator[Callable[[], str]]:
+    """A function that creates a fresh, empty database and returns its URL; all dropped after."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"seeding_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        made.append(name)
+        return _with_database(pg_server_url, name)
+
+    yield make
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        for name in made:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def new_database(make_database: Callable[[], str]) -> str:
+    """A URL of a fresh, empty database, dropped after the test."""
+    return make_database()
+
+
+@pytest.fixture
+def pg_url(make_database: Callable[[], str]) -> str:
+    """A URL of a fresh database holding the app's tables."""
+    url = make_database()
+    engine = database.engine_for(url)
+    database.create_schema(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(pg_url: str) -> Iterator[sa.Engine]:
+    """An engine on a fresh database holding the app's tables."""
+    engine = database.engine_for(pg_url)
+    yield engine
+    engine.dispose()

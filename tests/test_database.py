@@ -1,0 +1,41 @@
+"""Choosing the database: --db, SEED_DATABASE_URL, never DATABASE_URL; both URL schemes."""
+
+from __future__ import annotations
+
+import pytest
+
+from seeding import database
+from seeding.errors import ConfigurationError
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"),
+        ("postgresql://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("  postgresql://u@/d?host=/tmp  ", "postgresql+psycopg://u@/d?host=/tmp"),
+    ],
+)
+def test_both_schemes_are_accepted(given: str, expected: str) -> None:
+    assert database.normalize_url(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["localhost:5432/db", "sqlite:///x.db", "http://example.com"])
+def test_other_urls_are_refused_with_the_fix(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="write it as postgresql://"):
+        database.normalize_url(bad)
+
+
+def test_password_is_masked() -> None:
+    assert database.mask_password("postgresql://u:secret@h:5432/d") == "postgresql://u:***@h:5432/d"
+    assert database.mask_password("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+def test_the_variable_is_used_and_database_url_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://prod@db.example.com/prod")
+    monkeypatch.setenv("SEED_DATABASE_URL", "postgres://seed@localhost/seed")
+    target = database.resolve(None)
+    assert target.source == "SEED_DATABASE_URL"
+    assert "prod" not in target.url
+    assert database.resolve("postgresql://given@localhost/x").source == "--db"
