@@ -120,10 +120,16 @@ class SessionRequestFactory(BaseFactory):
                 type=factory.SelfAttribute("..session_type"),
                 plan=factory.SelfAttribute("..plan_code"),
                 status=factory.SelfAttribute("..session_status"),
-                created_at=factory.SelfAttribute("..accepted_at"),
+                # A session starts when its request is accepted (or, for a request whose
+                # accepted_at was left out on purpose, when it was made).
+                created_at=factory.LazyAttribute(
+                    lambda s: s.factory_parent.accepted_at or s.factory_parent.created_at
+                ),
             ),
             no_declaration=None,
         )
+        # Who ran the earlier session a follow-up refers to: the request's mechanic by default.
+        parent_mechanic = factory.LazyAttribute(lambda o: o.mechanic or o.preferred_mechanic)
         parent_session = factory.Maybe(
             "is_follow_up",
             yes_declaration=factory.SubFactory(
@@ -131,6 +137,11 @@ class SessionRequestFactory(BaseFactory):
                 customer=factory.SelfAttribute("..customer"),
                 status="completed",
                 ends_before=factory.SelfAttribute("..created_at"),
+                mechanic=factory.Maybe(
+                    factory.LazyAttribute(lambda s: s.factory_parent.parent_mechanic is not None),
+                    yes_declaration=factory.SelfAttribute("..parent_mechanic"),
+                    no_declaration=factory.SubFactory(MechanicFactory),
+                ),
             ),
             no_declaration=None,
         )

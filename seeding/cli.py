@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from importlib.metadata import version
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from seeding import database, embedded
+from seeding import database, embedded, runner, scenario_file
 from seeding.errors import SeedingError
 
 app = typer.Typer(
@@ -130,6 +132,64 @@ def db_stop() -> None:
         typer.echo(f"no embedded PostgreSQL is running in {data_dir}")
 
 
+@app.command("scenarios")
+@clean_errors
+def scenarios_list() -> None:
+    """List the shipped scenarios with their one-line descriptions."""
+    for name, path in scenario_file.shipped().items():
+        spec, _ = scenario_file.read_spec(path)
+        typer.echo(f"{name:<12} {spec.description}")
+
+
+@app.command("scenario")
+@clean_errors
+def scenario_run(
+    name: Annotated[str, typer.Argument(help="A shipped scenario's name, or a path to a .yaml file.")],
+    db: DbOption = None,
+    seed: Annotated[int | None, typer.Option(help="The run's seed (default: the scenario's).")] = None,
+    scale: Annotated[float, typer.Option(help="Multiply the counts; quotas are kept.")] = 1.0,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Fail at once if another run is writing.")
+    ] = False,
+) -> None:
+    """Seed the database with a scenario, in one transaction; a rerun replaces its rows."""
+    started = time.perf_counter()
+    with _status("checking and building the scenario"):
+        plan, built = runner.prepare(name, seed=seed, scale=scale)
+    target = database.resolve(db)
+    engine = database.engine_for(target.url)
+    try:
+        with _status(f"writing {len(built.rows):,} rows"):
+            result = runner.write_built(
+                engine, plan, built, wait=not no_wait, notify=lambda line: typer.echo(line, err=True)
+            )
+    finally:
+        engine.dispose()
+    typer.echo(f"database: {_where(target)}")
+    if result.replaced:
+        typer.echo(f"replaced the earlier run's {sum(result.replaced.values()):,} rows")
+    typer.echo(f"scenario {plan.scenario} (seed {plan.seed}, scale {plan.scale:g}):")
+    for table, count in result.counts.items():
+        typer.echo(f"  {table:<18} {count:>9,}")
+    typer.echo(f"  {'total':<18} {sum(result.counts.values()):>9,}  in {time.perf_counter() - started:.2f} s")
+
+
+@contextmanager
+def _status(message: str) -> Iterator[None]:
+    """Show a spinner on stderr while something takes a moment (only on a terminal)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
+
+
 def main() -> None:
     """Run the ``seed`` command."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ that one points at production). With neither, the embedded server is started.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,11 +79,11 @@ def mask_password(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    userinfo = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[2]}"))
+    masked = url
+    if parts.password is not None:
+        user = parts.username or ""
+        masked = masked.replace(f"{parts.netloc.rpartition('@')[0]}@", f"{user}:***@", 1)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", masked)
 
 
 def resolve(db: str | None = None) -> Target:

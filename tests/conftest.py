@@ -16,14 +16,16 @@ from seeding import database, embedded
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A libpq URL of a PostgreSQL server the tests may create databases on."""
     configured = os.environ.get("SEED_TEST_DATABASE_URL")
     if configured:
-        return database.libpq_url(configured)
+        yield database.libpq_url(configured)
+        return
     data_dir = Path(os.environ.get("SEED_TEST_DATA_DIR") or tmp_path_factory.mktemp("pg") / "data")
     server = embedded.start(data_dir)
-    return server.url("postgres")
+    yield server.url("postgres")
+    embedded.stop(data_dir)
 
 
 def _with_database(server_url: str, name: str) -> str:

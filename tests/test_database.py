@@ -30,6 +30,9 @@ def test_other_urls_are_refused_with_the_fix(bad: str) -> None:
 def test_password_is_masked() -> None:
     assert database.mask_password("postgresql://u:secret@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert database.mask_password("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert database.mask_password("postgresql://u@h/d?password=secret&sslmode=require") == (
+        "postgresql://u@h/d?password=***&sslmode=require"
+    )
 
 
 def test_the_variable_is_used_and_database_url_is_not(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,290 @@
+"""Building a plan: run the factories step by step, resolve relations, keep the refs.
+
+Plan → :class:`Built` (every row, parents first, and the named rows). Nothing touches a
+database here; the writer persists the result.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import factories
+from seeding.errors import ScenarioError
+from seeding.lifecycle import ASSIGNED_STATUSES
+from seeding.mechanic_types import mechanic_type
+from seeding.plan import FACTORIES, RELATIONS, CreatePlan, Plan, RowSpec, UpdatePlan, step_seed
+from seeding.scenario_file import Pick
+from seeding.schema import Base, Mechanic, Organization, Profile, Session, SessionRequest, Vehicle
+
+KIND_OF: dict[type, str] = {
+    Organization: "workshop",
+    Profile: "customer",
+    Mechanic: "mechanic",
+    Vehicle: "vehicle",
+    SessionRequest: "session_request",
+    Session: "session",
+}
+
+#: Request traits that set a status, and the status.
+_STATUS_TRAITS = {
+    "pending": "pending",
+    "accepted": "accepted",
+    "completed": "completed",
+    "expired": "expired",
+    "cancelled_before_assignment": "cancelled",
+    "cancelled_after_assignment": "cancelled",
+}
+
+
+@dataclass
+class Built:
+    """The rows of a run, in build order (parents before children), and its named rows."""
+
+    rows: list[Base] = field(default_factory=list)
+    refs: dict[str, list[Base]] = field(default_factory=dict)
+    by_kind: dict[str, list[Base]] = field(default_factory=lambda: defaultdict(list))
+    by_id: dict[uuid.UUID, Base] = field(default_factory=dict)
+    vehicles_of: dict[uuid.UUID, list[Base]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, row: Base) -> None:
+        """Record one built row."""
+        self.rows.append(row)
+        kind = KIND_OF[type(row)]
+        self.by_kind[kind].append(row)
+        self.by_id[row.id] = row  # type: ignore[attr-defined]
+        if isinstance(row, Vehicle):
+            self.vehicles_of[row.customer_id].append(row)
+
+    def ref_ids(self) -> dict[str, uuid.UUID | list[uuid.UUID]]:
+        """Return each ref's id (a single row) or ids (a group)."""
+        return {
+            name: rows[0].id if len(rows) == 1 else [r.id for r in rows]  # type: ignore[attr-defined]
+            for name, rows in self.refs.items()
+        }
+
+
+def _matches(row: Any, where: Mapping[str, Any]) -> bool:
+    for key, wanted in where.items():
+        if key == "type" and isinstance(row, Mechanic):
+            value: Any = mechanic_type(row.workshop_id, row.account_type)
+        elif key == "complete" and isinstance(row, Mechanic):
+            value = row.profile_completion_score >= 80
+        else:
+            value = getattr(row, key)
+        if isinstance(wanted, list):
+            if value not in wanted:
+                return False
+        elif value != wanted:
+            return False
+    return True
+
+
+class _Picker:
+    """Chooses related rows from a set, spreading them evenly in a seeded order."""
+
+    def __init__(self, built: Built, rng: random.Random) -> None:
+        self.built = built
+        self.rng = rng
+        self.cycles: dict[tuple[Any, ...], list[Base]] = {}
+        self.positions: dict[tuple[Any, ...], int] = defaultdict(int)
+
+    def candidates(self, kind: str, pick: Pick, extra: Mapping[str, Any] | None = None) -> list[Base]:
+        pool = self.built.refs[pick.ref] if pick.ref else self.built.by_kind[kind]
+        where = {**pick.where, **(extra or {})}
+        return [row for row in pool if _matches(row, where)]
+
+    def pick(self, kind: str, pick: Pick, where_text: str, extra: Mapping[str, Any] | None = None,
+             exclude_none: str | None = None) -> Base:
+        key = (kind, pick.any, pick.ref, tuple(sorted((k, str(v)) for k, v in pick.where.items())),
+               tuple(sorted((extra or {}).items())), exclude_none)
+        if key not in self.cycles:
+            found = self.candidates(kind, pick, extra)
+            if exclude_none:
+                found = [row for row in found if getattr(row, exclude_none) is not None]
+            if not found:
+                condition = {**pick.where, **(extra or {})}
+                if exclude_none:
+                    condition[exclude_none] = "set"
+                raise ScenarioError(
+                    f"{where_text}: no {kind} matches {condition or 'the pick'}"
+                    f"{' in ' + pick.ref if pick.ref else ''}; make such rows in an earlier step"
+                )
+            self.rng.shuffle(found)
+            self.cycles[key] = found
+        rows = self.cycles[key]
+        position = self.positions[key]
+        self.positions[key] += 1
+        return rows[position % len(rows)]
+
+
+def _request_status(kwargs: Mapping[str, Any]) -> tuple[str, bool]:
+    status = kwargs.get("status", "pending")
+    after = bool(kwargs.get("after_assignment"))
+    for trait, trait_status in _STATUS_TRAITS.items():
+        if kwargs.get(trait):
+            status = trait_status
+            after = after or trait == "cancelled_after_assignment"
+    routing_assigned = status in ASSIGNED_STATUSES or (status == "cancelled" and after)
+    return status, routing_assigned
+
+
+def _routing(kwargs: Mapping[str, Any]) -> str:
+    for trait in ("workshop_only", "hybrid", "priority_broadcast"):
+        if kwargs.get(trait):
+            return trait
+    return str(kwargs.get("routing_type", "broadcast"))
+
+
+def _relations(step: CreatePlan, spec: RowSpec, built: Built, picker: _Picker) -> dict[str, Any]:
+    """Resolve a row's relations to objects, keeping the request rules the factory relies on."""
+    resolved: dict[str, Any] = {}
+    kind = step.factory
+    relations = dict(spec.relations)
+    assigned = True
+    routing = "broadcast"
+    if kind == "session_request":
+        _, assigned = _request_status(spec.kwargs)
+        routing = _routing(spec.kwargs)
+        if not assigned:
+            relations.pop("mechanic", None)
+    for name in ("customer", "organization", "workshop", "mechanic", "preferred_mechanic",
+                 "vehicle", "parent_session"):
+        if name not in relations:
+            continue
+        value = relations[name]
+        target = RELATIONS[kind][name]
+        if value is None:
+            resolved[name] = None
+            continue
+        if isinstance(value, str):
+            rows = built.refs[value]
+            resolved[name] = rows[0] if len(rows) == 1 else picker.pick(target, Pick(ref=value), step.where)
+            continue
+        exclude = "workshop_id" if (kind == "session_request" and name == "mechanic"
+                                    and routing == "workshop_only") else None
+        resolved[name] = picker.pick(target, value, f"{step.where}.with.{name}", exclude_none=exclude)
+
+    if kind == "session_request":
+        mechanic = resolved.get("mechanic")
+        if routing == "workshop_only" and mechanic is not None and "workshop" not in resolved:
+            resolved["workshop"] = built.by_id.get(mechanic.workshop_id)
+        if routing in ("workshop_only", "hybrid") and "workshop" not in resolved and built.by_kind["workshop"]:
+            resolved["workshop"] = picker.pick("workshop", Pick(any="workshop"), step.where)
+        if routing == "priority_broadcast" and "preferred_mechanic" not in resolved:
+            if mechanic is not None:
+                resolved["preferred_mechanic"] = mechanic
+            elif any(m.profile_completion_score >= 80 for m in built.by_kind["mechanic"]):  # type: ignore[attr-defined]
+                resolved["preferred_mechanic"] = picker.pick(
+                    "mechanic", Pick(any="mechanic", where={"complete": True}), step.where
+                )
+        follow_up = spec.kwargs.get("follow_up") or spec.kwargs.get("is_follow_up")
+        if follow_up and resolved.get("mechanic") is None and resolved.get("preferred_mechanic") is None:
+            if any(m.profile_completion_score >= 80 for m in built.by_kind["mechanic"]):  # type: ignore[attr-defined]
+                resolved["parent_mechanic"] = picker.pick(
+                    "mechanic", Pick(any="mechanic", where={"complete": True}), step.where
+                )
+        customer = resolved.get("customer")
+        if customer is not None and "vehicle" not in resolved and built.vehicles_of.get(customer.id):
+            resolved["vehicle"] = picker.rng.choice(built.vehicles_of[customer.id])
+    return resolved
+
+
+def _create(step: CreatePlan, plan: Plan, built: Built) -> None:
+    cls = FACTORIES[step.factory]
+    picker = _Picker(built, random.Random(step_seed(plan.seed, step.scenario, step.index) ^ 1))
+    window = step.window or plan.window
+    start = window.start if window else plan.now - timedelta(days=30)
+    end = window.end if window else plan.now
+    made: list[Base] = []
+    with factories.clock(plan.now, start=start, end=end):
+        for spec in step.rows:
+            relations = _relations(step, spec, built, picker)
+            with factories.collect() as rows:
+                try:
+                    row = cls.build(**spec.kwargs, **relations)
+                except ScenarioError:
+                    raise
+                except Exception as error:  # a factory rule, or a value the model refuses
+                    raise ScenarioError(f"{step.where}: {error}") from None
+            for new in rows:
+                built.add(new)  # type: ignore[arg-type]
+            made.append(row)
+            if spec.ref:
+                built.refs[spec.ref] = [row]
+    if step.group:
+        built.refs[step.group] = made
+
+
+def _update(step: UpdatePlan, plan: Plan, built: Built) -> None:
+    rows = [row for ref in step.refs for row in built.refs[ref]]
+    kind = KIND_OF[type(rows[0])]
+    cls = FACTORIES[kind]
+    with factories.clock(plan.now):
+        for row in rows:
+            if step.regenerate:
+                with factories.collect():
+                    fresh = cls.build(**{t: True for t in step.traits}, **step.fields)
+                for key in step.regenerate:
+                    setattr(row, key, getattr(fresh, key))
+            for key, value in step.set.items():
+                setattr(row, key, value)
+            check = getattr(cls, "_check", None)
+            if check is not None:
+                try:
+                    check(row)
+                except Exception as error:
+                    raise ScenarioError(f"{step.where}: {error}") from None
+    if kind == "customer":
+        _refresh_customer_copies(built, {row.id for row in rows})  # type: ignore[attr-defined]
+
+
+def _refresh_customer_copies(built: Built, customer_ids: set[uuid.UUID]) -> None:
+    for request in built.by_kind["session_request"]:
+        if request.customer_id in customer_ids:  # type: ignore[attr-defined]
+            profile = built.by_id[request.customer_id]  # type: ignore[attr-defined]
+            request.customer_name = profile.full_name  # type: ignore[attr-defined]
+            request.customer_email = profile.email  # type: ignore[attr-defined]
+            request.customer_city = profile.city  # type: ignore[attr-defined]
+            request.customer_country = profile.country  # type: ignore[attr-defined]
+            request.customer_postal_code = profile.postal_code  # type: ignore[attr-defined]
+
+
+def _mechanic_counters(built: Built) -> None:
+    """Set each mechanic's ``completed_sessions`` and ``rating`` from the sessions built."""
+    ratings: dict[uuid.UUID, list[int]] = defaultdict(list)
+    completed: dict[uuid.UUID, int] = defaultdict(int)
+    for session in built.by_kind["session"]:
+        if session.status == "completed" and session.mechanic_id is not None:  # type: ignore[attr-defined]
+            completed[session.mechanic_id] += 1  # type: ignore[attr-defined]
+            if session.rating is not None:  # type: ignore[attr-defined]
+                ratings[session.mechanic_id].append(session.rating)  # type: ignore[attr-defined]
+    for mechanic in built.by_kind["mechanic"]:
+        mechanic.completed_sessions = completed.get(mechanic.id, 0)  # type: ignore[attr-defined]
+        scores = ratings.get(mechanic.id)  # type: ignore[attr-defined]
+        mechanic.rating = (  # type: ignore[attr-defined]
+            (Decimal(sum(scores)) / len(scores)).quantize(Decimal("0.01")) if scores else None
+        )
+
+
+def build(plan: Plan) -> Built:
+    """Build every row of a plan, in memory.
+
+    Raises:
+        ScenarioError: When a step cannot be built (no row matches a pick, a rule is broken).
+    """
+    built = Built()
+    for step in plan.steps:
+        factories.reseed(step_seed(plan.seed, step.scenario, step.index))
+        if isinstance(step, CreatePlan):
+            _create(step, plan, built)
+        else:
+            _update(step, plan, built)
+    _mechanic_counters(built)
+    return built

@@ -1,0 +1,404 @@
+"""Scenario files: reading the YAML, validating it strictly, and resolving ``extends``.
+
+Every error names the file and line, what is wrong, the value found and the fix:
+``scenarios/diverse.yaml:14: steps[3].mix.type: unknown value 'virtaul'; expected one of ...``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    NonNegativeInt,
+    Tag,
+    ValidationError,
+    field_validator,
+)
+
+from seeding.errors import ScenarioError
+
+#: The names a scenario uses for the factories.
+FACTORY_NAMES = ("workshop", "customer", "mechanic", "vehicle", "session_request", "session")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Window(_Strict):
+    """A time window in which the rows of a step (or a scenario) are created."""
+
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone offset, e.g. 2025-11-06T14:05:57-05:00")
+        return value
+
+
+class ClockSpec(_Strict):
+    """The scenario clock: what "now" is, and the default creation window."""
+
+    now: datetime
+    window: Window | None = None
+
+    @field_validator("now")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone offset, e.g. 2025-11-06T14:10:00-05:00")
+        return value
+
+
+class Pick(_Strict):
+    """A related row chosen from a set: every row of a kind, or of a named group, filtered."""
+
+    any: str | None = None
+    ref: str | None = None
+    where: dict[str, Any] = Field(default_factory=dict)
+
+
+Relation = str | Pick | None
+
+
+class CreateStep(_Strict):
+    """Create rows of one factory."""
+
+    create: str
+    count: NonNegativeInt | None = None
+    ref: str | None = None
+    traits: tuple[str, ...] = ()
+    fields: dict[str, Any] = Field(default_factory=dict)
+    mix: dict[str, dict[str, int | str]] = Field(default_factory=dict)
+    each: dict[str, list[Any]] = Field(default_factory=dict)
+    relations: dict[str, Relation] = Field(default_factory=dict, alias="with")
+    window: Window | None = None
+    scale: bool = True
+
+
+class UpdateStep(_Strict):
+    """Change rows made earlier (in this scenario or one it extends)."""
+
+    update: str | tuple[str, ...]
+    set: dict[str, Any] = Field(default_factory=dict)
+    regenerate: tuple[str, ...] = ()
+    traits: tuple[str, ...] = ()
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "create" in value:
+            return "create"
+        if "update" in value:
+            return "update"
+    return None
+
+
+Step = Annotated[
+    Annotated[CreateStep, Tag("create")] | Annotated[UpdateStep, Tag("update")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="a step needs a `create:` or an `update:` key",
+    ),
+]
+
+
+class ScenarioSpec(_Strict):
+    """One scenario file, as written (before ``extends`` is resolved)."""
+
+    description: str
+    extends: str | None = None
+    seed: int = 0
+    clock: ClockSpec | None = None
+    steps: tuple[Step, ...] = ()
+    expect: dict[str, str] = Field(default_factory=dict)
+
+
+class Scenario(BaseModel):
+    """A scenario with its ``extends`` chain resolved: the ancestors first, itself last."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    path: Path
+    chain: tuple[tuple[str, Path, ScenarioSpec], ...]
+
+    @property
+    def spec(self) -> ScenarioSpec:
+        """Return the scenario's own file."""
+        return self.chain[-1][2]
+
+    @property
+    def seed(self) -> int:
+        """Return the default seed (the scenario's own)."""
+        return self.spec.seed
+
+    @property
+    def expect(self) -> dict[str, str]:
+        """Return the targets: the ancestors', overridden by the scenario's own."""
+        merged: dict[str, str] = {}
+        for _, _, spec in self.chain:
+            merged.update(spec.expect)
+        return merged
+
+    @property
+    def clock(self) -> ClockSpec | None:
+        """Return the nearest clock in the chain (the scenario's own first)."""
+        for _, _, spec in reversed(self.chain):
+            if spec.clock is not None:
+                return spec.clock
+        return None
+
+
+# --- locating --------------------------------------------------------------------------------
+
+
+def shipped_dir() -> Path:
+    """Return the folder of the scenarios shipped with the package."""
+    return Path(str(importlib.resources.files("scenarios")))
+
+
+def shipped() -> dict[str, Path]:
+    """Return the shipped scenarios by name."""
+    return {path.stem: path for path in sorted(shipped_dir().glob("*.yaml"))}
+
+
+def locate(name_or_path: str, relative_to: Path | None = None) -> Path:
+    """Return the file of a scenario given by name (shipped) or by path.
+
+    Raises:
+        ScenarioError: When no such scenario exists; lists the shipped ones.
+    """
+    candidate = Path(name_or_path)
+    looks_like_path = candidate.suffix in (".yaml", ".yml") or "/" in name_or_path
+    if looks_like_path:
+        for base in filter(None, (relative_to, Path.cwd())):
+            full = (base / candidate) if not candidate.is_absolute() else candidate
+            if full.is_file():
+                return full.resolve()
+        raise ScenarioError(f"{name_or_path}: no such scenario file; check the path")
+    known = shipped()
+    if relative_to is not None:
+        sibling = relative_to / f"{name_or_path}.yaml"
+        if sibling.is_file():
+            return sibling.resolve()
+    if name_or_path in known:
+        return known[name_or_path]
+    close = difflib.get_close_matches(name_or_path, known, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise ScenarioError(
+        f"unknown scenario {name_or_path!r}{hint}; shipped scenarios: {', '.join(known)}; "
+        "or give a path to a .yaml file"
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        try:
+            return f"scenarios/{path.relative_to(shipped_dir())}"
+        except ValueError:
+            return str(path)
+
+
+def _node_at(node: yaml.Node | None, loc: Sequence[str | int]) -> yaml.Node | None:
+    """Return the YAML node at a validation location, as deep as it goes."""
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(
+                ((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part),
+                None,
+            )
+            if match is None:
+                return node
+            node = match[1] if not isinstance(part, str) or match[1] is not None else match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return node
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _key_node(node: yaml.Node | None, loc: Sequence[str | int]) -> yaml.Node | None:
+    """Return the node of the key named by the last part of ``loc`` (for unknown keys)."""
+    parent = _node_at(node, loc[:-1])
+    if isinstance(parent, yaml.MappingNode):
+        for key, _ in parent.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == loc[-1]:
+                return key
+    return parent
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """Return a validation location as ``steps[3].mix.type``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+_ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
+    "": tuple(f.alias or n for n, f in ScenarioSpec.model_fields.items()),
+    "create": tuple(f.alias or n for n, f in CreateStep.model_fields.items()),
+    "update": tuple(f.alias or n for n, f in UpdateStep.model_fields.items()),
+    "clock": tuple(ClockSpec.model_fields),
+    "window": ("from", "to"),
+    "pick": tuple(Pick.model_fields),
+}
+
+
+def _allowed_for(loc: Sequence[str | int], root: Any) -> tuple[str, ...]:
+    parents = [p for p in loc[:-1] if isinstance(p, str)]
+    if not parents:
+        return _ALLOWED_KEYS[""]
+    last = parents[-1]
+    if last in ("window",):
+        return _ALLOWED_KEYS["window"]
+    if last == "clock":
+        return _ALLOWED_KEYS["clock"]
+    if last == "with" or (len(parents) >= 2 and parents[-2] == "with"):
+        return _ALLOWED_KEYS["pick"]
+    if parents[0] == "steps":
+        step = root.get("steps", [])[loc[1]] if isinstance(root, dict) else {}
+        return _ALLOWED_KEYS["update" if isinstance(step, dict) and "update" in step else "create"]
+    return ()
+
+
+class ScenarioFileError(ScenarioError):
+    """A scenario file is malformed; the message names its file and line."""
+
+
+def error_at(path: Path, node: yaml.Node | None, where: str, message: str) -> ScenarioFileError:
+    """Return a ScenarioError for a place in a file: ``file:line: where: message``."""
+    line = f":{node.start_mark.line + 1}" if node is not None else ""
+    prefix = f"{_display(path)}{line}: "
+    return ScenarioFileError(prefix + (f"{where}: " if where else "") + message)
+
+
+def _first_error(path: Path, root_node: yaml.Node, data: Any, error: ValidationError) -> ScenarioError:
+    details = error.errors()
+    # Prefer the most informative error of a union: unknown keys first, then the deepest.
+    details.sort(key=lambda e: (e["type"] != "extra_forbidden", -len(e["loc"])))
+    first = details[0]
+    loc = _strip_tags(first["loc"])
+    where = format_loc(loc)
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_for(loc, data)
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return error_at(
+            path,
+            _key_node(root_node, loc),
+            format_loc(loc[:-1]) or "top level",
+            f"unknown key {key!r}{hint}; expected one of {', '.join(allowed)}",
+        )
+    found = first.get("input")
+    shown = f"; found {found!r}" if found is not None and not isinstance(found, dict | list) else ""
+    return error_at(path, _node_at(root_node, loc), where, f"{first['msg'].lower()}{shown}")
+
+
+def _strip_tags(loc: Sequence[str | int]) -> list[str | int]:
+    """Drop the union tags pydantic puts in a location (``steps.3.create.count``)."""
+    out: list[str | int] = []
+    for i, part in enumerate(loc):
+        if part in ("create", "update") and i >= 1 and isinstance(loc[i - 1], int) and i + 1 < len(loc):
+            continue
+        if isinstance(part, str) and part.startswith(("str", "Pick", "function-")):
+            continue
+        out.append(part)
+    return out
+
+
+def read_spec(path: Path) -> tuple[ScenarioSpec, yaml.Node]:
+    """Read and validate one scenario file (without following ``extends``).
+
+    Raises:
+        ScenarioError: When the file is missing, empty, not YAML, or not a valid scenario.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{_display(path)}: no such scenario file; check the path") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError(f"{_display(path)}: cannot be read: {error}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ScenarioError(
+            f"{_display(path)}{where}: YAML syntax error: {problem}; fix the file's syntax"
+        ) from None
+    if node is None or data is None:
+        raise ScenarioError(
+            f"{_display(path)}: the file is empty; a scenario needs at least `description:` "
+            "and `steps:` (see docs/scenarios.md)"
+        )
+    if not isinstance(data, dict):
+        raise error_at(path, node, "", "a scenario is a mapping of keys (description, steps, ...)")
+    try:
+        spec = ScenarioSpec.model_validate(data)
+    except ValidationError as error:
+        raise _first_error(path, node, data, error) from None
+    return spec, node
+
+
+def load(name_or_path: str) -> tuple[Scenario, dict[Path, yaml.Node]]:
+    """Load a scenario and every scenario it extends.
+
+    Returns:
+        The scenario, and the YAML node tree of each file (for line numbers in later errors).
+
+    Raises:
+        ScenarioError: On any problem in any file of the chain, or a cycle of ``extends``.
+    """
+    path = locate(name_or_path)
+    chain: list[tuple[str, Path, ScenarioSpec]] = []
+    nodes: dict[Path, yaml.Node] = {}
+    seen: list[Path] = []
+    while True:
+        if path in seen:
+            cycle = " → ".join(_display(p) for p in [*seen[seen.index(path) :], path])
+            raise ScenarioError(f"{_display(seen[-1])}: extends forms a cycle: {cycle}; remove one")
+        seen.append(path)
+        spec, node = read_spec(path)
+        chain.append((path.stem, path, spec))
+        nodes[path] = node
+        if spec.extends is None:
+            break
+        try:
+            path = locate(spec.extends, relative_to=path.parent)
+        except ScenarioError as error:
+            extends_node = _node_at(node, ["extends"])
+            raise error_at(path, extends_node, "extends", str(error)) from None
+    chain.reverse()
+    scenario = Scenario(name=chain[-1][0], path=chain[-1][1], chain=tuple(chain))
+    return scenario, nodes
+
