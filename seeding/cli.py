@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from seeding import database, embedded, runner, scenario_file
+from seeding import database, doctor, embedded, guard, runner, scenario_file
 from seeding.errors import SeedingError
 
 app = typer.Typer(
@@ -89,6 +89,7 @@ def _where(target: database.Target) -> str:
 def db_create(db: DbOption = None) -> None:
     """Create the app's tables that are missing; safe to run again."""
     target = database.resolve(db)
+    guard.ensure_writable(target.url)
     engine = database.engine_for(target.url)
     try:
         created = database.create_schema(engine)
@@ -119,6 +120,41 @@ def db_shell(db: DbOption = None) -> None:
     typer.echo(f"psql on {_where(target)}", err=True)
     sys.stdout.flush()
     os.execv(psql, [psql, url])
+
+
+@db_app.command("doctor")
+@clean_errors
+def db_doctor(
+    db: DbOption = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Add the missing foreign keys (where writing is allowed).")
+    ] = False,
+) -> None:
+    """Compare a live schema with what the tool writes and reads; exit 1 when they differ."""
+    target = database.resolve(db)
+    if apply:
+        guard.ensure_writable(target.url)
+    engine = database.engine_for(target.url)
+    try:
+        with database.transaction(engine) as connection:
+            problems = doctor.diagnose(connection)
+            applied = doctor.apply_fixes(connection, problems) if apply else []
+            if applied:
+                problems = doctor.diagnose(connection)
+    finally:
+        engine.dispose()
+    typer.echo(f"database: {_where(target)}")
+    for statement in applied:
+        typer.echo(f"applied: {statement}")
+    if not problems:
+        typer.echo("compatible: every table, column, vocabulary and foreign key the tool needs is there")
+        return
+    typer.echo(f"{len(problems)} problems:")
+    for problem in problems:
+        typer.echo(f"- {problem.message}")
+        if problem.fix_sql:
+            typer.echo(f"    {problem.fix_sql}")
+    raise typer.Exit(1)
 
 
 @db_app.command("stop")
@@ -157,6 +193,7 @@ def scenario_run(
     with _status("checking and building the scenario"):
         plan, built = runner.prepare(name, seed=seed, scale=scale)
     target = database.resolve(db)
+    guard.ensure_writable(target.url)
     engine = database.engine_for(target.url)
     try:
         with _status(f"writing {len(built.rows):,} rows"):
