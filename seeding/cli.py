@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from seeding import database, doctor, embedded, guard, runner, scenario_file
+from seeding import database, doctor, embedded, guard, report, runner, scenario_file, targets
 from seeding.errors import SeedingError
 
 app = typer.Typer(
@@ -209,6 +209,56 @@ def scenario_run(
     for table, count in result.counts.items():
         typer.echo(f"  {table:<18} {count:>9,}")
     typer.echo(f"  {'total':<18} {sum(result.counts.values()):>9,}  in {time.perf_counter() - started:.2f} s")
+    if plan.expect:
+        measured = _measure(target.url, now=plan.now, expect=targets.parse_targets(plan.expect))
+        _print_targets(measured.targets)
+        if not all(t.met for t in measured.targets):
+            raise typer.Exit(1)
+
+
+def _measure(url: str, *, now: Any = None, expect: list[targets.Target]) -> report.Report:
+    engine = database.engine_for(url).execution_options(isolation_level="REPEATABLE READ")
+    try:
+        with database.transaction(engine) as connection:
+            return report.build_report(connection, now=now, targets=expect)
+    finally:
+        engine.dispose()
+
+
+def _print_targets(results: tuple[targets.TargetResult, ...] | list[targets.TargetResult]) -> None:
+    missed = [r for r in results if not r.met]
+    typer.echo(f"targets: {len(results) - len(missed)} of {len(results)} met")
+    width = max((len(r.metric) for r in results), default=10)
+    for r in results:
+        mark = "ok  " if r.met else "MISS"
+        typer.echo(f"  {mark} {r.metric:<{width}}  {targets.format_number(r.current):>8}  needed {r.needed}")
+
+
+@app.command("report")
+@clean_errors
+def report_command(
+    db: DbOption = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="Check this scenario's `expect` targets (exit 1 if one is missed).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown or json.")] = "table",
+    output: Annotated[str | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Audit a database with the app's tables (read only): metrics, integrity, targets."""
+    if fmt not in ("table", "markdown", "json"):
+        raise fail(f"--format {fmt!r} is not one of table, markdown, json")
+    expect = targets.parse_targets(scenario_file.load(scenario)[0].expect) if scenario else []
+    target = database.resolve(db)
+    measured = _measure(target.url, expect=expect)
+    text = report.render(measured, fmt)  # type: ignore[arg-type]
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text if text.endswith("\n") else text + "\n")
+        typer.echo(f"report written to {output}", err=True)
+    else:
+        typer.echo(text)
+    if expect and not all(t.met for t in measured.targets):
+        raise typer.Exit(1)
 
 
 @contextmanager

@@ -140,7 +140,7 @@ _RULE_SQL: dict[str, str] = {
     """,
     "finished sessions have start, end, matching duration and rating": """
         SELECT id FROM sessions WHERE status IN ('completed', 'archived') AND (
-            started_at IS NULL OR ended_at IS NULL OR rating NOT BETWEEN 1 AND 5
+            started_at IS NULL OR ended_at IS NULL OR rating IS NULL OR rating NOT BETWEEN 1 AND 5
             OR duration_minutes IS DISTINCT FROM round(extract(epoch FROM ended_at - started_at) / 60))
     """,
     "brand requests name a brand": """
@@ -151,6 +151,11 @@ _RULE_SQL: dict[str, str] = {
         WHERE r.is_follow_up AND (p.id IS NULL OR p.customer_user_id <> r.customer_id
               OR p.ended_at IS NULL OR p.ended_at > r.created_at OR r.follow_up_type IS NULL)
            OR (NOT r.is_follow_up AND r.parent_session_id IS NOT NULL)
+    """,
+    # The app shows a workshop_mechanic without a workshop_id as virtual: the bug of the app's
+    # own seeding script, which "workshop mechanic at a workshop" (derived types) cannot see.
+    "workshop_mechanic account has a workshop": """
+        SELECT id FROM mechanics WHERE account_type = 'workshop_mechanic' AND workshop_id IS NULL
     """,
 }
 
@@ -185,9 +190,10 @@ def check(connection: Connection, now: datetime, *, sample: int = 5) -> list[Vio
     """
     found = []
     for rule in RULES:
+        # MATERIALIZED: the rule runs once, however many rows break it (seconds at 1M rows).
         statement = sa.text(
-            f"SELECT id, count(*) OVER () FROM ({rule.sql}) AS broken "
-            f"ORDER BY id LIMIT {int(sample)}"
+            f"WITH broken AS MATERIALIZED ({rule.sql}) "
+            f"SELECT id, (SELECT count(*) FROM broken) FROM broken ORDER BY id LIMIT {int(sample)}"
         )
         rows = connection.execute(statement, {"now": now}).all()
         count = rows[0][1] if rows else 0

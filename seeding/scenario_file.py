@@ -150,11 +150,8 @@ class Scenario(BaseModel):
 
     @property
     def expect(self) -> dict[str, str]:
-        """Return the targets: the ancestors', overridden by the scenario's own."""
-        merged: dict[str, str] = {}
-        for _, _, spec in self.chain:
-            merged.update(spec.expect)
-        return merged
+        """Return the scenario's own targets (an ancestor's exact figures do not bind it)."""
+        return dict(self.spec.expect)
 
     @property
     def clock(self) -> ClockSpec | None:

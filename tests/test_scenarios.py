@@ -112,3 +112,26 @@ def test_scale_multiplies_counts_and_keeps_quotas(new_database: str) -> None:
     # steps double (baseline's 18, diverse's 100).
     assert one(new_database, "SELECT count(*) FROM session_requests") == 25 + 2 * 18 + 2 * 100
     assert one(new_database, "SELECT count(*) FROM session_requests WHERE status = 'accepted'") == 20
+
+
+def test_report_targets_exit_1_on_baseline_and_0_after_diverse(new_database: str) -> None:
+    assert runner.invoke(app, ["scenario", "baseline", "--db", new_database]).exit_code == 0
+    missed = runner.invoke(app, ["report", "--db", new_database, "--scenario", "diverse"])
+    assert missed.exit_code == 1
+    seeded = runner.invoke(app, ["scenario", "diverse", "--db", new_database])
+    assert seeded.exit_code == 0, seeded.output
+    assert "MISS" not in seeded.output
+    met = runner.invoke(app, ["report", "--db", new_database, "--scenario", "diverse", "--format", "json"])
+    assert met.exit_code == 0
+    import json
+
+    figures = json.loads(met.output)
+    assert figures["session_requests"]["total"] == 143
+    assert all(t["met"] for t in figures["targets"])
+
+
+def test_report_on_a_database_without_the_table_exits_2_naming_it(new_database: str) -> None:
+    result = runner.invoke(app, ["report", "--db", new_database])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ")
+    assert "session_requests" in result.output or "organizations" in result.output

@@ -1,0 +1,259 @@
+"""Report targets: the metric paths a scenario's ``expect`` block may name, parsing, evaluation.
+
+A scenario says what the seeded database must show, as metric path → condition::
+
+    expect:
+      session_requests.total: ">= 120"
+      session_requests.share_by_session_type.chat: "<= 0.60"
+      sessions.by_status.refunded: ">= 1"
+      mechanics.incomplete_count: "== 1"
+
+A path names a number in :meth:`seeding.report.Report.to_dict`. A path into one of the report's
+maps (``by_status``, ``provinces``, ...) accepts any key of that map's vocabulary, and a key the
+report's map lacks counts as 0: the maps hold only the values that occur.
+
+This module works on the report's plain dict and imports nothing of the report, so that the
+report can import it; ``tests/test_targets.py`` checks that the paths here and the keys the
+report writes are the same set.
+"""
+
+from __future__ import annotations
+
+import difflib
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from seeding.errors import ScenarioError
+from seeding.vocabularies import (
+    MECHANIC_TYPES,
+    PROVINCES,
+    REQUEST_STATUSES,
+    REQUEST_TYPES,
+    ROUTING_TYPES,
+    SESSION_STATUSES,
+    SESSION_TYPES,
+)
+
+#: The report's single numbers, by dotted path.
+SCALAR_METRICS: Final = (
+    "session_requests.total",
+    "session_requests.assigned",
+    "session_requests.unassigned",
+    "session_requests.cancelled_before_assignment",
+    "session_requests.cancelled_after_assignment",
+    "session_requests.response_minutes.count",
+    "session_requests.response_minutes.avg",
+    "session_requests.response_minutes.min",
+    "session_requests.response_minutes.max",
+    "session_requests.span_days",
+    "session_requests.with_workshop",
+    "session_requests.with_preferred_workshop",
+    "session_requests.with_preferred_mechanic",
+    "session_requests.follow_ups",
+    "session_requests.urgent",
+    "session_requests.without_customer_profile",
+    "customers.total",
+    "customers.active",
+    "customers.with_full_geo",
+    "customers.with_requests",
+    "customers.province_count",
+    "mechanics.total",
+    "mechanics.participating",
+    "mechanics.complete",
+    "mechanics.incomplete_count",
+    "mechanics.with_completed_session",
+    "workshops.total",
+    "workshops.province_count",
+    "sessions.total",
+    "integrity_violations",
+)
+
+#: The report's maps, by dotted path, each with the vocabulary its keys come from.
+MAP_METRICS: Final[dict[str, tuple[str, ...]]] = {
+    "session_requests.by_status": REQUEST_STATUSES,
+    "session_requests.share_by_status": REQUEST_STATUSES,
+    "session_requests.by_session_type": SESSION_TYPES,
+    "session_requests.share_by_session_type": SESSION_TYPES,
+    "session_requests.by_routing_type": ROUTING_TYPES,
+    "session_requests.by_request_type": REQUEST_TYPES,
+    "customers.provinces": PROVINCES,
+    "mechanics.by_type": MECHANIC_TYPES,
+    "mechanics.complete_by_type": MECHANIC_TYPES,
+    "workshops.provinces": PROVINCES,
+    "sessions.by_status": SESSION_STATUSES,
+    "sessions.completed_by_mechanic_type": MECHANIC_TYPES,
+}
+
+#: Every dotted path a target may name.
+KNOWN_METRICS: Final = frozenset(SCALAR_METRICS) | frozenset(
+    f"{path}.{key}" for path, keys in MAP_METRICS.items() for key in keys
+)
+
+#: The comparison operators a condition may use, longest first so that ``>=`` wins over ``>``.
+OPERATORS: Final[dict[str, Callable[[float, float], bool]]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+
+_CONDITION = re.compile(r"^\s*(>=|<=|==|>|<)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$")
+_ACCEPTED_FORMS = "'>= N', '<= N', '== N', '> N' or '< N', N a number (e.g. '>= 120', '<= 0.60')"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One condition a report's metric must meet, such as ``session_requests.total >= 120``."""
+
+    metric: str
+    op: str
+    value: float
+
+    @property
+    def needed(self) -> str:
+        """Return the condition as text, e.g. ``">= 120"``."""
+        return f"{self.op} {format_number(self.value)}"
+
+    def met_by(self, current: float | None) -> bool:
+        """Return whether a metric's current value meets the condition (None never does)."""
+        if current is None:
+            return False
+        return OPERATORS[self.op](current, self.value)
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """A target checked against a report: the metric, its current value, what was needed."""
+
+    metric: str
+    current: float | None
+    needed: str
+    met: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as the report's JSON writes it."""
+        return {
+            "metric": self.metric,
+            "current": self.current,
+            "needed": self.needed,
+            "met": self.met,
+        }
+
+
+def format_number(value: float | None) -> str:
+    """Return a number as a target or report shows it: ``120``, ``0.6``; ``—`` for None."""
+    if value is None:
+        return "—"
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def parse_target(metric: str, condition: str) -> Target:
+    """Return the target that one entry of a scenario's ``expect`` block describes.
+
+    Args:
+        metric: A dotted path into the report, e.g. ``sessions.by_status.refunded``.
+        condition: ``>= N``, ``<= N``, ``== N``, ``> N`` or ``< N``.
+
+    Raises:
+        ScenarioError: When the path names no number of the report (the message lists the
+            closest valid paths) or the condition is malformed (it lists the accepted forms).
+
+    """
+    check_metric(metric)
+    match = _CONDITION.match(condition) if isinstance(condition, str) else None
+    if match is None:
+        raise ScenarioError(
+            f"expect.{metric}: malformed condition {condition!r}; write {_ACCEPTED_FORMS}"
+        )
+    return Target(metric=metric, op=match.group(1), value=float(match.group(2)))
+
+
+def parse_targets(expect: Mapping[str, str]) -> list[Target]:
+    """Return the targets of a whole ``expect`` block, in its order.
+
+    Raises:
+        ScenarioError: On the first entry that :func:`parse_target` refuses.
+
+    """
+    return [parse_target(metric, condition) for metric, condition in expect.items()]
+
+
+def check_metric(metric: str) -> None:
+    """Raise ScenarioError, naming the closest valid paths, unless ``metric`` is a known path."""
+    if metric in KNOWN_METRICS:
+        return
+    parent, _, key = metric.rpartition(".")
+    if parent in MAP_METRICS:
+        raise ScenarioError(
+            f"expect.{metric}: unknown key {key!r} of {parent}; expected one of "
+            + ", ".join(MAP_METRICS[parent])
+        )
+    if metric in MAP_METRICS:
+        raise ScenarioError(
+            f"expect.{metric}: {metric} is a map, not a number; name one of its keys, "
+            f"e.g. {metric}.{MAP_METRICS[metric][0]}"
+        )
+    close = difflib.get_close_matches(metric, sorted(KNOWN_METRICS), n=3, cutoff=0.6)
+    if close:
+        hint = "closest valid paths: " + ", ".join(close)
+    else:
+        sections = sorted({path.split(".")[0] for path in KNOWN_METRICS})
+        hint = "valid paths start with " + ", ".join(f"{s}." for s in sections)
+    raise ScenarioError(f"expect.{metric}: unknown metric path; {hint} (see docs/report.md)")
+
+
+def lookup(report: Mapping[str, Any], metric: str) -> float | None:
+    """Return the number a known path names in a report dict; a map key absent from it is 0.
+
+    Raises:
+        ScenarioError: When the path is not a known metric.
+        KeyError: When the report dict lacks a section or number the path needs (a dict
+            that :meth:`seeding.report.Report.to_dict` did not make).
+
+    """
+    check_metric(metric)
+    parent, _, key = metric.rpartition(".")
+    if parent in MAP_METRICS:
+        found = _walk(report, parent).get(key, 0)
+    else:
+        found = _walk(report, metric)
+    if found is None:
+        return None
+    if isinstance(found, bool) or not isinstance(found, int | float):
+        raise TypeError(f"report value at {metric} is {found!r}, not a number")
+    return found
+
+
+def evaluate(report: Mapping[str, Any], targets: Iterable[Target]) -> list[TargetResult]:
+    """Check each target against a report dict; return one result per target, in order.
+
+    Args:
+        report: :meth:`seeding.report.Report.to_dict` of a report.
+        targets: The targets, e.g. from :func:`parse_targets`.
+
+    """
+    results = []
+    for target in targets:
+        current = lookup(report, target.metric)
+        results.append(
+            TargetResult(
+                metric=target.metric,
+                current=current,
+                needed=target.needed,
+                met=target.met_by(current),
+            )
+        )
+    return results
+
+
+def _walk(report: Mapping[str, Any], path: str) -> Any:
+    node: Any = report
+    for part in path.split("."):
+        node = node[part]
+    return node
