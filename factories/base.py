@@ -8,7 +8,7 @@ from typing import Any
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
-from factories.context import bound_session, current_clock, record, rng
+from factories.context import bound_session, record, rng
 from seeding import geography
 from seeding.errors import FactoryRuleError
 
@@ -138,9 +138,4 @@ def check_place(factory_name: str, row: Any) -> None:
             )
 
 
-def minutes_between(low: float, high: float) -> float:
-    """Draw a number of minutes, uniformly."""
-    return rng().uniform(low, high)
-
-
-__all__ = ["BaseFactory", "PlacedFactory", "check_place", "current_clock", "new_uuid"]
+__all__ = ["BaseFactory", "PlacedFactory", "check_place", "new_uuid"]

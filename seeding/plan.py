@@ -12,7 +12,7 @@ import hashlib
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -430,7 +430,3 @@ def make_plan(
         steps=tuple(steps), expect=scenario.expect,
     )
 
-
-def default_window(now: datetime) -> Window:
-    """Return the 30 days before ``now``."""
-    return Window.model_validate({"from": now - timedelta(days=30), "to": now})

@@ -7,6 +7,7 @@ and a run killed half-way leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -140,4 +141,4 @@ def run_scenario(
         result = write_built(engine, plan, built, wait=wait, notify=notify)
     finally:
         engine.dispose()
-    return RunResult(**{**result.__dict__, "seconds": time.perf_counter() - started})
+    return dataclasses.replace(result, seconds=time.perf_counter() - started)

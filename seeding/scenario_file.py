@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -22,13 +23,22 @@ from pydantic import (
     NonNegativeInt,
     Tag,
     ValidationError,
-    field_validator,
 )
 
 from seeding.errors import ScenarioError
 
 #: The names a scenario uses for the factories.
 FACTORY_NAMES = ("workshop", "customer", "mechanic", "vehicle", "session_request", "session")
+
+
+def _require_offset(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a time zone offset, e.g. 2025-11-06T14:05:57-05:00")
+    return value
+
+
+#: A scenario time: always with its offset, so no run depends on the machine's time zone.
+AwareTime = Annotated[datetime, AfterValidator(_require_offset)]
 
 
 class _Strict(BaseModel):
@@ -38,29 +48,15 @@ class _Strict(BaseModel):
 class Window(_Strict):
     """A time window in which the rows of a step (or a scenario) are created."""
 
-    start: datetime = Field(alias="from")
-    end: datetime = Field(alias="to")
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("needs a time zone offset, e.g. 2025-11-06T14:05:57-05:00")
-        return value
+    start: AwareTime = Field(alias="from")
+    end: AwareTime = Field(alias="to")
 
 
 class ClockSpec(_Strict):
     """The scenario clock: what "now" is, and the default creation window."""
 
-    now: datetime
+    now: AwareTime
     window: Window | None = None
-
-    @field_validator("now")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("needs a time zone offset, e.g. 2025-11-06T14:10:00-05:00")
-        return value
 
 
 class Pick(_Strict):
@@ -315,8 +311,11 @@ def _first_error(path: Path, root_node: yaml.Node, data: Any, error: ValidationE
             f"unknown key {key!r}{hint}; expected one of {', '.join(allowed)}",
         )
     found = first.get("input")
-    shown = f"; found {found!r}" if found is not None and not isinstance(found, dict | list) else ""
-    return error_at(path, _node_at(root_node, loc), where, f"{first['msg'].lower()}{shown}")
+    shown = f"; found {found!r}" if isinstance(found, str | int | float) else ""
+    if isinstance(found, datetime):
+        shown = f"; found {found.isoformat()}"
+    message = first["msg"][:1].lower() + first["msg"][1:]
+    return error_at(path, _node_at(root_node, loc), where, f"{message}{shown}")
 
 
 def _strip_tags(loc: Sequence[str | int]) -> list[str | int]:
