@@ -14,8 +14,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from seeding import database, doctor, embedded, guard, report, runner, scenario_file, targets
-from seeding.errors import SeedingError
+from seeding import (
+    database, doctor, embedded, guard, report, reset, runner, scenario_file, targets, tiles,
+)
+from seeding.errors import ResetBlockedError, SeedingError
 
 app = typer.Typer(
     name="seed",
@@ -184,36 +186,81 @@ def scenario_run(
     db: DbOption = None,
     seed: Annotated[int | None, typer.Option(help="The run's seed (default: the scenario's).")] = None,
     scale: Annotated[float, typer.Option(help="Multiply the counts; quotas are kept.")] = 1.0,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="K/N: write only the K-th of N disjoint slices of a tiled scenario.",
+                     show_default=False),
+    ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Fail at once if another run is writing.")
     ] = False,
 ) -> None:
     """Seed the database with a scenario, in one transaction; a rerun replaces its rows."""
     started = time.perf_counter()
+    parsed = tiles.Shard.parse(shard) if shard is not None else None
+    tiled_scenario = parsed is not None or scenario_file.load(name)[0].tiles is not None
     with _status("checking and building the scenario"):
-        plan, built = runner.prepare(name, seed=seed, scale=scale)
+        if tiled_scenario:
+            tiled = runner.prepare_tiled(name, seed=seed, scale=scale, shard=parsed or tiles.WHOLE)
+            plan = tiled.plan
+        else:
+            plan, built = runner.prepare(name, seed=seed, scale=scale)
     target = database.resolve(db)
     guard.ensure_writable(target.url)
     engine = database.engine_for(target.url)
+    notify = lambda line: typer.echo(line, err=True)  # noqa: E731
     try:
-        with _status(f"writing {len(built.rows):,} rows"):
-            result = runner.write_built(
-                engine, plan, built, wait=not no_wait, notify=lambda line: typer.echo(line, err=True)
-            )
+        if tiled_scenario:
+            with _progress(tiled.rows) as advance:
+                result = runner.write_tiled(engine, tiled, wait=not no_wait, notify=notify, progress=advance)
+        else:
+            with _status(f"writing {len(built.rows):,} rows"):
+                result = runner.write_built(engine, plan, built, wait=not no_wait, notify=notify)
     finally:
         engine.dispose()
+    seconds = time.perf_counter() - started
     typer.echo(f"database: {_where(target)}")
     if result.replaced:
         typer.echo(f"replaced the earlier run's {sum(result.replaced.values()):,} rows")
-    typer.echo(f"scenario {plan.scenario} (seed {plan.seed}, scale {plan.scale:g}):")
+    part = f", shard {parsed}" if parsed else ""
+    typer.echo(f"scenario {plan.scenario} (seed {plan.seed}, scale {plan.scale:g}{part}):")
     for table, count in result.counts.items():
         typer.echo(f"  {table:<18} {count:>9,}")
-    typer.echo(f"  {'total':<18} {sum(result.counts.values()):>9,}  in {time.perf_counter() - started:.2f} s")
+    total = sum(result.counts.values())
+    typer.echo(f"  {'total':<18} {total:>9,}  in {seconds:.2f} s ({total / seconds:,.0f} rows/s)")
     if plan.expect:
         measured = _measure(target.url, now=plan.now, expect=targets.parse_targets(plan.expect))
         _print_targets(measured.targets)
         if not all(t.met for t in measured.targets):
             raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """Show a progress bar with rows per second on stderr (only on a terminal)."""
+    if not sys.stderr.isatty():
+        yield lambda rows: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    class _Rate(TextColumn):
+        def __init__(self) -> None:
+            super().__init__("")
+
+        def render(self, task: Any) -> Any:
+            from rich.text import Text
+
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+
+    columns = (
+        TextColumn("writing"), BarColumn(), TaskProgressColumn(),
+        TextColumn("{task.completed:,.0f} of {task.total:,.0f} rows"), _Rate(), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("rows", total=total)
+        yield lambda rows: bar.advance(task, rows)
 
 
 def _measure(url: str, *, now: Any = None, expect: list[targets.Target]) -> report.Report:
@@ -260,6 +307,115 @@ def report_command(
     if expect and not all(t.met for t in measured.targets):
         raise typer.Exit(1)
 
+
+@app.command("reset")
+@clean_errors
+def reset_command(
+    db: DbOption = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option("--run", help="Reset only this run (its id; --dry-run lists the runs).",
+                     show_default=False),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="Reset only the runs of this scenario (name or file).",
+                     show_default=False),
+    ] = None,
+    all_tables: Annotated[
+        bool,
+        typer.Option("--all-tables", help="Empty every app table and the ledger, whoever wrote "
+                     "the rows (local databases only)."),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print what would be deleted, per table; delete nothing."),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting.")] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Fail at once if a run or the app is writing.")
+    ] = False,
+) -> None:
+    """Delete the rows this tool wrote (every run, or one run or scenario), in one transaction."""
+    reset.check_selection(run_id=run_id, scenario=scenario, all_tables=all_tables)
+    target = database.resolve(db)
+    shown: list[reset.ResetPlan] = []
+
+    def ask(plan: reset.ResetPlan) -> bool:
+        typer.echo(f"database: {_where(target)}")
+        _print_reset_plan(plan, "this will delete")
+        shown.append(plan)
+        return typer.confirm("delete these rows?", default=False)
+
+    try:
+        result = reset.reset_database(
+            target.url, run_id=run_id, scenario=scenario, all_tables=all_tables, dry_run=dry_run,
+            wait=not no_wait, notify=lambda line: typer.echo(line, err=True),
+            confirm=None if yes or dry_run or not _stdin_is_terminal() else ask,
+        )
+    except ResetBlockedError as blocked:
+        typer.echo(f"error: {blocked}", err=True)
+        typer.echo("the rows in the way:", err=True)
+        _print_blockers(blocked.blockers, err=True)
+        raise typer.Exit(blocked.exit_code) from None
+    plan = result.plan
+    if result.outcome == "aborted":
+        typer.echo("aborted; nothing deleted", err=True)
+        raise typer.Exit(1)
+    if not shown:
+        typer.echo(f"database: {_where(target)}")
+    if result.outcome == "nothing":
+        if not plan.has_ledger and not plan.all_tables:
+            typer.echo("nothing to reset: this database has no seeding ledger")
+        elif plan.all_tables:
+            typer.echo("nothing to reset: the app's tables are empty, the ledger records no runs")
+        else:
+            typer.echo("nothing to reset: the ledger records no runs")
+        return
+    if result.outcome == "dry_run":
+        _print_reset_plan(plan, "dry run: a reset would delete")
+        if plan.blockers:
+            typer.echo("so the reset would be refused: these rows it would keep point at rows it "
+                       "would delete:")
+            _print_blockers(plan.blockers, err=False)
+            typer.echo(
+                "fix: delete those rows or point them elsewhere, or reset the runs they belong "
+                "to as well; nothing was deleted"
+            )
+            raise typer.Exit(1)
+        typer.echo("nothing deleted (dry run)")
+        return
+    deleted = reset.ResetPlan(
+        plan.has_ledger, plan.all_tables, plan.runs, result.deleted,
+        absent_tables=plan.absent_tables,
+    )
+    _print_reset_plan(deleted, "deleted")
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _print_reset_plan(plan: reset.ResetPlan, verb: str) -> None:
+    runs = f"{len(plan.runs)} run" + ("" if len(plan.runs) == 1 else "s")
+    if plan.all_tables:
+        typer.echo(f"{verb} every row of the app's tables, and the ledger ({runs}):")
+    else:
+        typer.echo(f"{verb} the rows of {runs}:")
+    for run in plan.runs:
+        typer.echo(f"  run {run.describe()}")
+    for table, count in plan.counts.items():
+        typer.echo(f"  {table:<18} {count:>9,}")
+    typer.echo(f"  {'total':<18} {plan.total:>9,}")
+    for table in plan.absent_tables:
+        typer.echo(f"  ({table}: no such table)")
+
+
+def _print_blockers(blockers: tuple[reset.Blocker, ...], *, err: bool, limit: int = 20) -> None:
+    for blocker in blockers[:limit]:
+        typer.echo(f"  {blocker.describe()}", err=err)
+    if len(blockers) > limit:
+        typer.echo(f"  and {len(blockers) - limit} more", err=err)
 
 @contextmanager
 def _status(message: str) -> Iterator[None]:

@@ -5,10 +5,17 @@
     ├── DatabaseError        the database could not be reached, or a statement failed
     │   └── SchemaError      a table or column the tool needs is missing or different
     ├── ScenarioError        a scenario file is malformed or names something unknown
-    └── FactoryRuleError     a factory was asked for a row that breaks the app's rules
+    ├── FactoryRuleError     a factory was asked for a row that breaks the app's rules
+    └── ResetBlockedError    rows the tool did not write point at rows a reset would delete
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seeding.reset import Blocker
 
 
 class SeedingError(Exception):
@@ -36,3 +43,15 @@ class ScenarioError(SeedingError):
 
 class FactoryRuleError(SeedingError):
     """A factory was asked for a row that would break one of the app's rules."""
+
+
+class ResetBlockedError(SeedingError):
+    """Rows the tool did not write point at rows a reset would delete; nothing was deleted."""
+
+    #: Like a missed target: the tool worked, the database is not in a state it may change.
+    exit_code = 1
+
+    def __init__(self, message: str, blockers: Sequence[Blocker] = ()) -> None:
+        super().__init__(message)
+        #: Every row that stands in the way, in table and id order.
+        self.blockers: tuple[Blocker, ...] = tuple(blockers)

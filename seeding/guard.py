@@ -86,6 +86,34 @@ def is_local(url: str) -> bool:
     return all(_is_local_host(host) for host in _destinations(_parse(url)))
 
 
+def ensure_local(url: str, *, action: str, instead: str) -> None:
+    """Refuse a database that is not on this machine, whatever ``SEED_ALLOW_HOSTS`` lists.
+
+    For what only a local database may undergo (``seed reset --all-tables``). Call it before
+    connecting: it only parses the URL (and reads the environment).
+
+    Args:
+        url: A PostgreSQL URL or libpq ``key=value`` string.
+        action: What is refused, for the message (e.g. ``--all-tables``).
+        instead: What to do instead, for the message.
+
+    Raises:
+        ConfigurationError: When a host is not local, or the URL cannot be parsed. The message
+            names the host, never the password.
+
+    """
+    params = _parse(url)
+    remote = [host or "(a connection service)" for host in _destinations(params)
+              if not _is_local_host(host)]
+    if not remote:
+        return
+    raise ConfigurationError(
+        f"refusing {action} on {_describe(params)}: host {', '.join(dict.fromkeys(remote))} is "
+        f"not local; {action} is for local databases only (localhost, 127.0.0.0/8, ::1, a unix "
+        f"socket), whatever {ALLOW_VARIABLE} lists; {instead}"
+    )
+
+
 def allowed_hosts() -> frozenset[str]:
     """Return the hosts listed in ``SEED_ALLOW_HOSTS``, lower-cased, blanks dropped."""
     listed = os.environ.get(ALLOW_VARIABLE, "")

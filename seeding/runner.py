@@ -11,23 +11,27 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from seeding import database, ledger, writer
+from seeding import constraints, database, ledger, tiles, writer
 from seeding.build import Built, build
-from seeding.errors import DatabaseError
+from seeding.errors import DatabaseError, ScenarioError
 from seeding.plan import Plan, make_plan
 from seeding.scenario_file import load
-from seeding.schema import Base
+from seeding.schema import APP_TABLES, Base
+from seeding.tiles import Shard
 
-#: The advisory-lock key every writing run holds for its transaction.
-RUN_LOCK_KEY = 0x5EED_0002
+#: The advisory-lock key every run and reset holds for its transaction.
+RUN_LOCK_KEY = ledger.RUN_LOCK_KEY
 
 Notify = Callable[[str], None]
+#: Called with how many more rows were written.
+Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -51,23 +55,26 @@ def prepare(name_or_path: str, *, seed: int | None = None, scale: float = 1.0) -
 
     Raises:
         ScenarioError: When the scenario is malformed or names something unknown.
+
     """
     scenario, nodes = load(name_or_path)
     plan = make_plan(scenario, nodes, seed=seed, scale=scale)
     return plan, build(plan)
 
 
-def _lock(connection: sa.Connection, *, wait: bool, notify: Notify | None) -> None:
-    acquired = connection.execute(sa.select(sa.func.pg_try_advisory_xact_lock(RUN_LOCK_KEY))).scalar()
-    if acquired:
-        return
-    if not wait:
-        raise DatabaseError(
-            "another seed run is writing to this database; wait for it, or run again without --no-wait"
+def _refused(error: Exception) -> Exception:
+    """Return the one-line error a failed write is reported with (or the error itself)."""
+    if isinstance(error, sa_exc.IntegrityError):
+        return DatabaseError(
+            f"the database refused the run: {database.describe(error)}; if rows this tool did not "
+            "write point at rows of an earlier run, see `seed reset --dry-run`"
         )
-    if notify:
-        notify("another seed run is writing to this database; waiting for it to finish...")
-    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(RUN_LOCK_KEY)))
+    if isinstance(error, sa_exc.DBAPIError):
+        return DatabaseError(f"the run failed and wrote nothing: {database.describe(error)}")
+    if type(error).__module__.startswith("psycopg"):  # raised by psycopg outside SQLAlchemy (COPY)
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return DatabaseError(f"the run failed and wrote nothing: {first}")
+    return error
 
 
 def write_built(
@@ -82,13 +89,14 @@ def write_built(
 
     Raises:
         DatabaseError: When the database refuses the rows (nothing is then written).
+
     """
     started = time.perf_counter()
     run_id = uuid.uuid4()
     ids = [row.id for row in built.rows]  # type: ignore[attr-defined]
     try:
         with engine.begin() as connection:
-            _lock(connection, wait=wait, notify=notify)
+            ledger.hold_run_lock(connection, wait=wait, notify=notify)
             Base.metadata.create_all(connection, checkfirst=True)
             ledger.ensure(connection)
             replaced = ledger.delete_runs(connection, ledger.runs_to_replace(connection, plan.scenario, ids))
@@ -97,17 +105,134 @@ def write_built(
                 connection, run_id, plan.scenario, plan.seed, plan.scale,
                 ((row.__table__.name, row.id) for row in built.rows),  # type: ignore[attr-defined]
             )
-    except sa_exc.IntegrityError as error:
-        raise DatabaseError(
-            f"the database refused the run: {database.describe(error)}; if rows this tool did not "
-            "write point at rows of an earlier run, see `seed reset --dry-run`"
-        ) from None
-    except sa_exc.DBAPIError as error:
-        raise DatabaseError(f"the run failed and wrote nothing: {database.describe(error)}") from None
+    except Exception as error:
+        raise _refused(error) from None
     return RunResult(
         run_id=run_id, scenario=plan.scenario, seed=plan.seed, scale=plan.scale, now=plan.now,
         counts=counts, replaced=replaced, seconds=time.perf_counter() - started,
         refs=built.ref_ids(), expect=dict(plan.expect),
+    )
+
+
+@dataclass(frozen=True)
+class TiledPlan:
+    """A tiled scenario's run: the copies to write, and the tile's first variant, built."""
+
+    plan: Plan
+    path: str
+    copies: int
+    variants: int
+    shard: Shard
+    first: dict[str, list[tuple[object, ...]]]
+
+    @property
+    def chosen(self) -> range:
+        """Return the copies this run writes."""
+        return self.shard.copies(self.copies)
+
+    def variant_of(self, copy: int) -> int:
+        """Return the variant a copy is made from."""
+        return tiles.variant_of(copy, self.copies, self.variants)
+
+    @property
+    def rows(self) -> int:
+        """Return how many app rows this run writes (every variant has the same counts)."""
+        return sum(map(len, self.first.values())) * len(self.chosen)
+
+
+def _build_variant(path: str, seed: int, variant: int) -> dict[str, list[tuple[object, ...]]]:
+    scenario, nodes = load(path)
+    plan = make_plan(scenario, nodes, seed=tiles.variant_seed(seed, variant), scale=1.0)
+    return tiles.tile_rows(build(plan))
+
+
+def prepare_tiled(
+    name_or_path: str, *, seed: int | None = None, scale: float = 1.0, shard: Shard = tiles.WHOLE
+) -> TiledPlan:
+    """Load a tiled scenario and build its tile once (the first variant), without a database.
+
+    Raises:
+        ScenarioError: When the scenario is malformed, is not tiled, or its tile cannot be built.
+
+    """
+    scenario, nodes = load(name_or_path)
+    if scenario.tiles is None:
+        raise ScenarioError(
+            f"{scenario.path.name}: only a scenario with `tiles:` can be written in shards; "
+            "drop --shard, or add `tiles: N` to the scenario (see docs/scenarios.md)"
+        )
+    # The tile is the steps at their own counts; the scale multiplies the copies.
+    plan = dataclasses.replace(make_plan(scenario, nodes, seed=seed, scale=1.0), scale=scale)
+    copies = tiles.copy_count(scenario.tiles, scale)
+    return TiledPlan(
+        plan=plan, path=str(scenario.path), copies=copies, variants=min(tiles.VARIANTS, copies),
+        shard=shard, first=tiles.tile_rows(build(plan)),
+    )
+
+
+def write_tiled(
+    engine: sa.Engine,
+    tiled: TiledPlan,
+    *,
+    wait: bool = True,
+    notify: Notify | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Write a tiled run's copies in one transaction, replacing earlier runs of the scenario
+    (but not the other shards of the same split).
+
+    The variants after the first are built in a thread while the copies of the ones before
+    are written.
+
+    Raises:
+        ScenarioError: When a variant of the tile cannot be built (nothing is then written).
+        DatabaseError: When the database refuses the rows (nothing is then written).
+
+    """
+    started = time.perf_counter()
+    run_id = uuid.uuid4()
+    plan = tiled.plan
+    shard = str(tiled.shard) if tiled.shard.count > 1 else None
+    blocks: dict[int, list[int]] = {}
+    for i in tiled.chosen:
+        blocks.setdefault(tiled.variant_of(i), []).append(i)
+    counts: dict[str, int] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-variants") as pool:
+            pending = {
+                v: pool.submit(_build_variant, tiled.path, plan.seed, v) for v in blocks if v != 0
+            }
+            with engine.begin() as connection:
+                # Shards of one split started together take turns, each in its own transaction.
+                ledger.hold_run_lock(connection, wait=wait, notify=notify)
+                Base.metadata.create_all(connection, checkfirst=True)
+                ledger.ensure(connection)
+                replace = (
+                    ledger.shards_to_replace(
+                        connection, plan.scenario, seed=plan.seed, scale=plan.scale, shard=shard
+                    )
+                    if shard else ledger.runs_to_replace(connection, plan.scenario, [])
+                )
+                keys = constraints.drop_foreign_keys(connection, constraints.APP + constraints.LEDGER)
+                replaced = ledger.delete_runs(connection, replace)
+                ledger.start_run(connection, run_id, plan.scenario, plan.seed, plan.scale, shard)
+                encoder = tiles.Encoder(connection)
+                for v, copies in blocks.items():
+                    rows = tiled.first if v == 0 else pending[v].result()
+                    variant = tiles.encode_variant(encoder, rows, run_id)
+                    for table, n in tiles.stream(
+                        connection, variant, copies, seed=plan.seed, progress=progress
+                    ).items():
+                        counts[table] = counts.get(table, 0) + n
+                constraints.add_foreign_keys(connection, keys)
+                ledger.finish_run(connection, run_id, sum(counts.values()))
+    except Exception as error:
+        raise _refused(error) from None
+    ordered = {t.name: counts[t.name] for t in APP_TABLES if t.name in counts}
+    return RunResult(
+        run_id=run_id, scenario=plan.scenario, seed=plan.seed, scale=plan.scale, now=plan.now,
+        counts=ordered, replaced=replaced, seconds=time.perf_counter() - started,
+        expect=dict(plan.expect),
     )
 
 
@@ -117,8 +242,10 @@ def run_scenario(
     database_url: str,
     seed: int | None = None,
     scale: float = 1.0,
+    shard: Shard | str | None = None,
     wait: bool = True,
     notify: Notify | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Seed a database with a scenario: the library call behind ``seed scenario``.
 
@@ -126,19 +253,31 @@ def run_scenario(
         name_or_path: A shipped scenario's name, or a path to a scenario file.
         database_url: The database (``postgres://`` or ``postgresql://``).
         seed: The run's seed (default: the scenario's).
-        scale: Multiplies the step counts; quotas are kept.
+        scale: Multiplies the step counts (a tiled scenario: its copies); quotas are kept.
+        shard: ``K/N`` or a Shard: write only that slice of a tiled scenario.
         wait: When another run holds the lock, wait for it (else fail at once).
         notify: Called with a line to show the user (e.g. that the run is waiting).
+        progress: Called with how many more rows a tiled run wrote.
 
     Raises:
         ScenarioError: When the scenario is wrong (nothing is written).
         DatabaseError: When the database cannot be reached or refuses the rows (nothing written).
+
     """
     started = time.perf_counter()
-    plan, built = prepare(name_or_path, seed=seed, scale=scale)
-    engine = database.engine_for(database_url)
+    if isinstance(shard, str):
+        shard = Shard.parse(shard)
+    engine = None
     try:
-        result = write_built(engine, plan, built, wait=wait, notify=notify)
+        if shard is not None or load(name_or_path)[0].tiles is not None:
+            tiled = prepare_tiled(name_or_path, seed=seed, scale=scale, shard=shard or tiles.WHOLE)
+            engine = database.engine_for(database_url)
+            result = write_tiled(engine, tiled, wait=wait, notify=notify, progress=progress)
+        else:
+            plan, built = prepare(name_or_path, seed=seed, scale=scale)
+            engine = database.engine_for(database_url)
+            result = write_built(engine, plan, built, wait=wait, notify=notify)
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     return dataclasses.replace(result, seconds=time.perf_counter() - started)

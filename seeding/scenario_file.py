@@ -120,6 +120,7 @@ class ScenarioSpec(_Strict):
     description: str
     extends: str | None = None
     seed: int = 0
+    tiles: int | None = Field(default=None, ge=1)
     clock: ClockSpec | None = None
     steps: tuple[Step, ...] = ()
     expect: dict[str, str] = Field(default_factory=dict)
@@ -143,6 +144,11 @@ class Scenario(BaseModel):
     def seed(self) -> int:
         """Return the default seed (the scenario's own)."""
         return self.spec.seed
+
+    @property
+    def tiles(self) -> int | None:
+        """Return how many copies of its steps the scenario is at scale 1 (None: not tiled)."""
+        return self.spec.tiles
 
     @property
     def expect(self) -> dict[str, str]:

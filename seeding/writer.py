@@ -29,12 +29,12 @@ def _columns(table: sa.Table) -> list[tuple[str, str, bool]]:
     ]
 
 
-_COLUMNS = {table.name: _columns(table) for table in APP_TABLES}
+COLUMNS = {table.name: _columns(table) for table in APP_TABLES}
 
 
 def row_values(row: Base) -> tuple[Any, ...]:
     """Return a row's values in its table's column order."""
-    return tuple(getattr(row, key) for _, key, _ in _COLUMNS[row.__table__.name])  # type: ignore[attr-defined]
+    return tuple(getattr(row, key) for _, key, _ in COLUMNS[row.__table__.name])  # type: ignore[attr-defined]
 
 
 def group_by_table(rows: Iterable[object]) -> dict[str, list[Base]]:
@@ -54,8 +54,8 @@ def copy_rows(connection: Connection, table: str, rows: Iterable[tuple[Any, ...]
         DatabaseError: When the database refuses the rows; the caller's transaction is then
             to be rolled back.
     """
-    columns = ", ".join(f'"{name}"' for name, _, _ in _COLUMNS[table])
-    json_at = [i for i, (_, _, is_json) in enumerate(_COLUMNS[table]) if is_json]
+    columns = ", ".join(f'"{name}"' for name, _, _ in COLUMNS[table])
+    json_at = [i for i, (_, _, is_json) in enumerate(COLUMNS[table]) if is_json]
     driver = connection.connection.driver_connection
     assert driver is not None
     count = 0

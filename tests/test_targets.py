@@ -182,5 +182,5 @@ def test_every_shipped_scenario_names_known_metrics() -> None:
 
     for name in shipped():
         expect = load(name)[0].expect
-        assert expect, name
+        assert expect or load(name)[0].tiles, name  # a tiled scenario may leave the report out
         assert [t.metric for t in parse_targets(expect)] == list(expect)

@@ -1,0 +1,746 @@
+"""Reset: delete exactly the rows the ledger records, or, on a local database, every app row.
+
+A reset is planned before anything goes. :func:`plan_reset` reads which runs are selected, how
+many rows of each table would be deleted, and the *blockers*: rows the reset would keep (rows
+the tool did not write, or rows of runs not being reset) whose references point at rows it
+would delete. :func:`execute` deletes a plan without blockers, children before parents, in the
+caller's transaction. :func:`reset_database` is the whole of ``seed reset``: guard, lock, plan
+and delete in one transaction, so that what was checked is what is deleted.
+
+Choices made here, and nowhere else:
+
+- The references checked are the foreign keys of ``seeding.schema``, the app's references
+  that have no foreign key (:data:`UNDECLARED_REFERENCES`), and every one-column foreign key
+  the live database has into an app table. The live app has more tables than the tool models,
+  and a key ``ON DELETE CASCADE`` or ``SET NULL`` from one of them would otherwise change rows
+  the tool did not write.
+- A reference that matters (its target table has rows to delete) whose table or column the
+  database lacks is a SchemaError: it cannot be checked, and "nothing points there" would be
+  a guess.
+- While it deletes, a reset holds the run lock (a run and a reset never interleave) and locks
+  the app's tables against writes (SHARE ROW EXCLUSIVE; reads go on), so that no row starts to
+  point at a seeded row between the check and the delete, which a reference without a foreign
+  key would not catch.
+- A dry run reads one snapshot (REPEATABLE READ, READ ONLY) and takes no lock, so it works on
+  a database the write guard protects. With a confirmation, the plan shown is read the same
+  way (nobody waits on a person); the delete plans again under the locks and deletes nothing
+  if the plan changed in between.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePath
+from typing import Final, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from seeding import database, guard, ledger
+from seeding.errors import ConfigurationError, DatabaseError, ResetBlockedError, SchemaError
+from seeding.schema import APP_TABLES
+
+#: Called with a line to show the user (e.g. that the reset is waiting for a lock).
+Notify = Callable[[str], None]
+
+#: How a reset ended: rows deleted, a dry run, declined at the confirmation, or nothing to do.
+Outcome = Literal["deleted", "dry_run", "aborted", "nothing"]
+
+#: The schema of the app's tables.
+APP_SCHEMA: Final = "public"
+
+#: How many runs an error message lists before "and N more".
+_RUNS_LISTED: Final = 10
+
+#: PostgreSQL's SQLSTATE for a lock that NOWAIT could not take.
+_LOCK_NOT_AVAILABLE: Final = "55P03"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A column whose values are the ids (or another key) of rows of an app table."""
+
+    table: str
+    column: str
+    points_at_table: str
+    points_at_column: str = "id"
+    #: The referencing table's schema: live foreign keys may come from outside ``public``.
+    schema: str = APP_SCHEMA
+    #: The referencing table's one-column primary key; None when it has none (ctid is shown).
+    primary_key: str | None = "id"
+
+    @property
+    def where(self) -> str:
+        """Return the referencing table's name, with its schema when that is not ``public``."""
+        return self.table if self.schema == APP_SCHEMA else f"{self.schema}.{self.table}"
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        """Return what identifies the reference, whichever way it was found."""
+        return (self.schema, self.table, self.column, self.points_at_table, self.points_at_column)
+
+
+#: The app's references that have no foreign key into ``public``. Each column holds an auth
+#: user's id, which is also that user's ``profiles.id`` (see ``seeding.schema``); a tester's
+#: request for a seeded customer is such a reference.
+UNDECLARED_REFERENCES: Final = (
+    Reference("session_requests", "customer_id", "profiles"),
+    Reference("sessions", "customer_user_id", "profiles"),
+    Reference("vehicles", "customer_id", "profiles"),
+    Reference("mechanics", "user_id", "profiles"),
+)
+
+
+def references() -> tuple[Reference, ...]:
+    """Return the references the tool knows: the schema's foreign keys, then the undeclared."""
+    declared = tuple(
+        Reference(table.name, key.parent.name, key.column.table.name, key.column.name)
+        for table in APP_TABLES
+        for key in sorted(table.foreign_keys, key=lambda key: key.parent.name)
+    )
+    return declared + UNDECLARED_REFERENCES
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run the ledger records."""
+
+    id: uuid.UUID
+    scenario: str
+    seed: int
+    scale: float
+    started_at: datetime
+    #: How many rows the run wrote.
+    rows: int
+
+    def describe(self) -> str:
+        """Return ``id (scenario, seed, when, rows)`` for a message."""
+        scale = f", scale {self.scale:g}" if self.scale != 1 else ""
+        return (
+            f"{self.id} ({self.scenario}, seed {self.seed}{scale}, "
+            f"{self.started_at.isoformat(timespec='seconds')}, {self.rows:,} rows)"
+        )
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """A row the reset would keep that points at a row it would delete."""
+
+    #: The kept row's table (with its schema when that is not ``public``).
+    table: str
+    #: The kept row's primary key as text (its ctid when the table has no one-column key).
+    row_id: str
+    column: str
+    points_at_table: str
+    #: The id of the row that would be deleted.
+    points_at_id: uuid.UUID
+    #: The run that wrote the kept row, when a run not being reset did; None for rows the
+    #: tool did not write.
+    run_id: uuid.UUID | None
+
+    def describe(self) -> str:
+        """Return ``table id: column → table id`` and whose row it is, for a listing."""
+        owner = f" (written by run {self.run_id})" if self.run_id else ""
+        return (
+            f"{self.table} {self.row_id}: {self.column} → "
+            f"{self.points_at_table} {self.points_at_id}{owner}"
+        )
+
+
+@dataclass(frozen=True)
+class ResetPlan:
+    """What a reset would delete, and what stands in its way."""
+
+    #: Whether the database has a seeding ledger at all.
+    has_ledger: bool
+    #: Every row of every app table and the whole ledger, rather than the runs' rows.
+    all_tables: bool
+    #: The runs whose rows and ledger entries would go.
+    runs: tuple[RunInfo, ...]
+    #: Rows that would be deleted per app table, children first; tables with none left out.
+    counts: Mapping[str, int]
+    blockers: tuple[Blocker, ...] = ()
+    #: App tables the database lacks (none of the runs' rows are in them).
+    absent_tables: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        """Return how many rows would be deleted."""
+        return sum(self.counts.values())
+
+    @property
+    def run_ids(self) -> tuple[uuid.UUID, ...]:
+        """Return the ids of the runs that would go."""
+        return tuple(run.id for run in self.runs)
+
+    @property
+    def is_empty(self) -> bool:
+        """Return whether there is nothing to delete: no rows and no runs."""
+        return not self.runs and not self.total
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    """How a reset ended, the plan it followed, and the rows it deleted per table."""
+
+    plan: ResetPlan
+    outcome: Outcome
+    deleted: Mapping[str, int] = field(default_factory=dict)
+
+
+def check_selection(
+    *, run_id: str | uuid.UUID | None = None, scenario: str | None = None, all_tables: bool = False
+) -> None:
+    """Refuse selections that contradict each other, before anything connects.
+
+    Raises:
+        ConfigurationError: When more than one of run, scenario and all tables is given.
+
+    """
+    if run_id is not None and scenario is not None:
+        raise ConfigurationError(
+            "--run and --scenario both choose runs; give one of them (or neither for all runs)"
+        )
+    if all_tables and (run_id is not None or scenario is not None):
+        raise ConfigurationError(
+            "--all-tables empties every app table, so it takes no --run or --scenario; "
+            "leave out --all-tables to reset chosen runs"
+        )
+
+
+def plan_reset(
+    connection: Connection,
+    *,
+    run_id: str | uuid.UUID | None = None,
+    scenario: str | None = None,
+    all_tables: bool = False,
+) -> ResetPlan:
+    """Read what a reset would delete and which rows stand in its way; change nothing.
+
+    Args:
+        connection: A connection to the database (inside a transaction, for one snapshot).
+        run_id: Only this run (its uuid, as text or not).
+        scenario: Only the runs of this scenario (a name, or a scenario file's path).
+        all_tables: Every row of every app table, and the whole ledger.
+
+    Returns:
+        The plan; ``has_ledger`` is false (and nothing selected) on a database the tool never
+        wrote to.
+
+    Raises:
+        ConfigurationError: When the selection contradicts itself or names no recorded run.
+        SchemaError: When the ledger lists rows of a table the database lacks, or a reference
+            that must be checked has no table or column.
+        DatabaseError: When a query fails.
+
+    """
+    check_selection(run_id=run_id, scenario=scenario, all_tables=all_tables)
+    try:
+        return _plan(connection, run_id=run_id, scenario=scenario, all_tables=all_tables)
+    except sa_exc.DBAPIError as error:
+        raise DatabaseError(f"cannot plan the reset: {database.describe(error)}") from None
+
+
+def execute(connection: Connection, plan: ResetPlan) -> dict[str, int]:
+    """Delete what a plan selects, children before parents, in the caller's transaction.
+
+    Call it under the run lock, with the plan read in the same transaction (as
+    :func:`reset_database` does). On an error the caller's transaction is to be rolled back.
+
+    Returns:
+        The rows deleted per table, children first; tables with none left out.
+
+    Raises:
+        ResetBlockedError: When the plan has blockers (nothing is deleted).
+        DatabaseError: When the rows deleted are not the rows planned, or a delete fails.
+
+    """
+    if plan.blockers:
+        raise _blocked(plan.blockers)
+    if plan.all_tables:
+        deleted: dict[str, int] = {}
+        for table in reversed(APP_TABLES):
+            if table.name in plan.absent_tables:
+                continue
+            result = connection.execute(sa.text(f"DELETE FROM {_app_table(table.name)}"))
+            if result.rowcount:
+                deleted[table.name] = result.rowcount
+        if plan.has_ledger:
+            ledger.forget_runs(connection, plan.run_ids)
+    else:
+        deleted = ledger.delete_runs(connection, plan.run_ids)
+    if deleted != dict(plan.counts):
+        raise DatabaseError(
+            f"the reset would have deleted {_counts(deleted)} rather than the planned "
+            f"{_counts(plan.counts)}; nothing was deleted; run it again"
+        )
+    return deleted
+
+
+def reset_database(
+    database_url: str,
+    *,
+    run_id: str | uuid.UUID | None = None,
+    scenario: str | None = None,
+    all_tables: bool = False,
+    dry_run: bool = False,
+    wait: bool = True,
+    notify: Notify | None = None,
+    confirm: Callable[[ResetPlan], bool] | None = None,
+) -> ResetResult:
+    """Reset a database: the library call behind ``seed reset``.
+
+    Deletes the rows of the selected runs (all runs by default) and their ledger entries, in
+    one transaction; or, with ``all_tables``, every row of every app table and the ledger.
+    Rows the tool did not write are never touched: when one points at a row that would go,
+    nothing is deleted.
+
+    Args:
+        database_url: The database (``postgres://`` or ``postgresql://``).
+        run_id: Only this run.
+        scenario: Only the runs of this scenario.
+        all_tables: Empty every app table; refused unless the database is local.
+        dry_run: Only plan (read only; the write guard does not apply).
+        wait: When a run, a reset or the app's transactions hold the locks, wait for them
+            (else fail at once).
+        notify: Called with a line to show the user (e.g. that the reset is waiting).
+        confirm: Asked with the plan before deleting; deletes only when it returns True.
+
+    Returns:
+        The outcome, the plan and the rows deleted per table.
+
+    Raises:
+        ConfigurationError: When the selection is wrong, or the guard refuses the database
+            (before connecting).
+        ResetBlockedError: When kept rows point at rows that would be deleted (a dry run
+            returns them in its plan instead).
+        SchemaError: When a table or column the reset needs is missing.
+        DatabaseError: When the database cannot be reached or a statement fails (nothing is
+            then deleted).
+
+    """
+    check_selection(run_id=run_id, scenario=scenario, all_tables=all_tables)
+    if all_tables:
+        guard.ensure_local(
+            database_url,
+            action="--all-tables",
+            instead="to delete only the rows this tool wrote, run `seed reset` without it",
+        )
+    if not dry_run:
+        guard.ensure_writable(database_url)
+    engine = database.engine_for(database_url)
+    try:
+        return _reset(
+            engine, run_id=run_id, scenario=scenario, all_tables=all_tables, dry_run=dry_run,
+            wait=wait, notify=notify, confirm=confirm,
+        )
+    finally:
+        engine.dispose()
+
+
+def _reset(
+    engine: Engine,
+    *,
+    run_id: str | uuid.UUID | None,
+    scenario: str | None,
+    all_tables: bool,
+    dry_run: bool,
+    wait: bool,
+    notify: Notify | None,
+    confirm: Callable[[ResetPlan], bool] | None,
+) -> ResetResult:
+    def plan_now(connection: Connection) -> ResetPlan:
+        return plan_reset(connection, run_id=run_id, scenario=scenario, all_tables=all_tables)
+
+    shown: ResetPlan | None = None
+    if dry_run or confirm is not None:
+        with _read_only(engine) as connection:
+            shown = plan_now(connection)
+        if dry_run:
+            return ResetResult(shown, "dry_run")
+        if shown.blockers:
+            raise _blocked(shown.blockers)
+        if shown.is_empty:
+            return ResetResult(shown, "nothing")
+        assert confirm is not None
+        if not confirm(shown):
+            return ResetResult(shown, "aborted")
+    with _writing(engine) as connection:
+        ledger.hold_run_lock(connection, wait=wait, notify=notify)
+        _lock_app_tables(connection, wait=wait, notify=notify)
+        plan = plan_now(connection)
+        if shown is not None and _selected(plan) != _selected(shown):
+            raise DatabaseError(
+                f"the database changed after the plan was shown (it would now delete "
+                f"{_counts(plan.counts)}); nothing was deleted; run the reset again"
+            )
+        if plan.is_empty:
+            return ResetResult(plan, "nothing")
+        deleted = execute(connection, plan)
+    return ResetResult(plan, "deleted", deleted)
+
+
+@contextmanager
+def _read_only(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in a REPEATABLE READ, READ ONLY transaction (one snapshot)."""
+    try:
+        with engine.execution_options(isolation_level="REPEATABLE READ").begin() as connection:
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield connection
+    except sa_exc.DBAPIError as error:
+        raise DatabaseError(f"cannot plan the reset: {database.describe(error)}") from None
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in one transaction; a failed statement rolls all of it back."""
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except sa_exc.DBAPIError as error:
+        raise DatabaseError(
+            f"the database refused the reset, nothing was deleted: {database.describe(error)}"
+        ) from None
+
+
+def _lock_app_tables(connection: Connection, *, wait: bool, notify: Notify | None) -> None:
+    """Lock the app's tables against writes until the transaction ends (reads go on)."""
+    present = set(_live_columns(connection))
+    names = [_app_table(table.name) for table in APP_TABLES if table.name in present]
+    if not names:
+        return
+    statement = f"LOCK TABLE {', '.join(names)} IN SHARE ROW EXCLUSIVE MODE"
+    try:
+        with connection.begin_nested():
+            connection.exec_driver_sql(statement + " NOWAIT")
+        return
+    except sa_exc.OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+    busy = "another transaction is writing to the app's tables"
+    if not wait:
+        raise DatabaseError(f"{busy}; wait for it to end, or run again without --no-wait")
+    if notify:
+        notify(f"{busy}; waiting for it to end...")
+    connection.exec_driver_sql(statement)
+
+
+def _selected(plan: ResetPlan) -> tuple[tuple[uuid.UUID, ...], dict[str, int]]:
+    return plan.run_ids, dict(plan.counts)
+
+
+def _plan(
+    connection: Connection,
+    *,
+    run_id: str | uuid.UUID | None,
+    scenario: str | None,
+    all_tables: bool,
+) -> ResetPlan:
+    has_ledger = ledger.exists(connection)
+    every = _runs(connection) if has_ledger else ()
+    live = _live_columns(connection)
+    absent = tuple(table.name for table in APP_TABLES if table.name not in live)
+    if all_tables:
+        counts = _count_all(connection, live)
+        blockers = _blockers(connection, _live_references(connection), counts, live, run_ids=None)
+        return ResetPlan(has_ledger, True, every, counts, blockers, absent)
+    if not has_ledger:
+        if run_id is not None or scenario is not None:
+            chosen = f"run {run_id}" if run_id is not None else f"run of scenario {scenario!r}"
+            raise ConfigurationError(f"no {chosen}: this database has no seeding ledger")
+        return ResetPlan(False, False, (), {}, (), absent)
+    runs = _select(every, run_id=run_id, scenario=scenario)
+    run_ids = [run.id for run in runs]
+    listed = _listed_tables(connection, run_ids)
+    known = {table.name for table in APP_TABLES}
+    unknown = sorted(name for name in listed if name not in known)
+    if unknown:
+        raise SchemaError(
+            f"the ledger lists rows of {_names(unknown)}, which this version of the tool does "
+            "not know; nothing was deleted; fix: reset with the version that wrote them"
+        )
+    missing = [name for name in listed if name not in live]
+    if missing:
+        raise SchemaError(
+            f"the ledger lists rows of {_names(missing)}, which the database lacks; nothing "
+            "was deleted; fix: recreate the missing tables with `seed db create` (their rows "
+            "went with them), then reset again"
+        )
+    counts = _count_runs(connection, run_ids, listed)
+    checked = _merge(references(), _live_references(connection))
+    blockers = _blockers(connection, checked, counts, live, run_ids=run_ids)
+    return ResetPlan(True, False, runs, counts, blockers, absent)
+
+
+def _runs(connection: Connection) -> tuple[RunInfo, ...]:
+    table = ledger.runs
+    rows = connection.execute(
+        sa.select(
+            table.c.id, table.c.scenario, table.c.seed, table.c.scale, table.c.started_at,
+            table.c.rows,
+        ).order_by(table.c.started_at, table.c.id)
+    ).all()
+    return tuple(
+        RunInfo(id=row.id, scenario=row.scenario, seed=row.seed, scale=row.scale,
+                started_at=row.started_at, rows=row.rows)
+        for row in rows
+    )
+
+
+def _select(
+    every: tuple[RunInfo, ...], *, run_id: str | uuid.UUID | None, scenario: str | None
+) -> tuple[RunInfo, ...]:
+    """Return the runs chosen by id, by scenario, or all of them."""
+    if run_id is not None:
+        try:
+            wanted = run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(run_id.strip())
+        except ValueError:
+            raise ConfigurationError(
+                f"--run {run_id!r} is not a run id (a uuid); {_run_listing(every)}"
+            ) from None
+        chosen = tuple(run for run in every if run.id == wanted)
+        if not chosen:
+            raise ConfigurationError(f"no run {wanted} in the ledger; {_run_listing(every)}")
+        return chosen
+    if scenario is not None:
+        name = scenario_name(scenario)
+        chosen = tuple(run for run in every if run.scenario == name)
+        if not chosen:
+            raise ConfigurationError(
+                f"no run of scenario {name!r} in the ledger; {_run_listing(every)}"
+            )
+        return chosen
+    return every
+
+
+def scenario_name(name_or_path: str) -> str:
+    """Return the name runs of a scenario are recorded under: a file's stem, or the name.
+
+    A path is told from a name as ``seeding.scenario_file.locate`` tells it (a ``.yaml`` or
+    ``.yml`` suffix, or a slash); a run records its scenario file's stem.
+    """
+    path = PurePath(name_or_path)
+    if path.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        return path.stem
+    return name_or_path
+
+
+def _run_listing(every: Sequence[RunInfo]) -> str:
+    if not every:
+        return "the ledger records no runs"
+    shown = "; ".join(run.describe() for run in every[:_RUNS_LISTED])
+    more = f"; and {len(every) - _RUNS_LISTED} more" if len(every) > _RUNS_LISTED else ""
+    return f"runs in the ledger: {shown}{more}"
+
+
+def _live_columns(connection: Connection) -> dict[str, dict[str, str]]:
+    """Return the app schema's tables, each with its columns and their types."""
+    rows = connection.execute(
+        sa.text("""
+            SELECT c.relname AS table_name, a.attname AS column_name,
+                   format_type(a.atttypid, NULL) AS type_name
+            FROM pg_attribute a
+            JOIN pg_class c ON c.oid = a.attrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
+              AND a.attnum > 0 AND NOT a.attisdropped
+        """),
+        {"schema": APP_SCHEMA},
+    ).all()
+    live: dict[str, dict[str, str]] = {}
+    for row in rows:
+        live.setdefault(row.table_name, {})[row.column_name] = row.type_name
+    return live
+
+
+def _live_references(connection: Connection) -> tuple[Reference, ...]:
+    """Return the live one-column foreign keys into the app's tables, from any schema."""
+    rows = connection.execute(
+        sa.text("""
+            SELECT sn.nspname::text AS schema, sc.relname::text AS table_name,
+                   sa.attname::text AS column_name, dc.relname::text AS points_at_table,
+                   da.attname::text AS points_at_column,
+                   (SELECT pa.attname::text FROM pg_index i
+                    JOIN pg_attribute pa ON pa.attrelid = i.indrelid AND pa.attnum = i.indkey[0]
+                    WHERE i.indrelid = con.conrelid AND i.indisprimary AND i.indnatts = 1
+                   ) AS primary_key
+            FROM pg_constraint con
+            JOIN pg_class sc ON sc.oid = con.conrelid
+            JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+            JOIN pg_class dc ON dc.oid = con.confrelid
+            JOIN pg_namespace dn ON dn.oid = dc.relnamespace
+            JOIN pg_attribute sa ON sa.attrelid = con.conrelid AND sa.attnum = con.conkey[1]
+            JOIN pg_attribute da ON da.attrelid = con.confrelid AND da.attnum = con.confkey[1]
+            WHERE con.contype = 'f' AND cardinality(con.conkey) = 1
+              AND dn.nspname = :schema AND dc.relname = ANY(:tables)
+              AND sn.nspname <> :ledger
+            ORDER BY 1, 2, 3
+        """),
+        {"schema": APP_SCHEMA, "tables": [t.name for t in APP_TABLES], "ledger": ledger.SCHEMA},
+    ).all()
+    return tuple(
+        Reference(row.table_name, row.column_name, row.points_at_table, row.points_at_column,
+                  schema=row.schema, primary_key=row.primary_key)
+        for row in rows
+    )
+
+
+def _merge(*groups: Sequence[Reference]) -> tuple[Reference, ...]:
+    """Return the references of every group, each once (the first met wins)."""
+    merged: dict[tuple[str, str, str, str, str], Reference] = {}
+    for group in groups:
+        for reference in group:
+            merged.setdefault(reference.key, reference)
+    return tuple(merged.values())
+
+
+def _listed_tables(connection: Connection, run_ids: Sequence[uuid.UUID]) -> list[str]:
+    return list(
+        connection.execute(
+            sa.text("SELECT DISTINCT table_name FROM seeding.ledger WHERE run_id = ANY(:runs) "
+                    "ORDER BY 1"),
+            {"runs": list(run_ids)},
+        ).scalars()
+    )
+
+
+def _count_runs(
+    connection: Connection, run_ids: Sequence[uuid.UUID], listed: Sequence[str]
+) -> dict[str, int]:
+    """Return per table (children first) how many rows of these runs the table still holds."""
+    counts: dict[str, int] = {}
+    for table in reversed(APP_TABLES):
+        if table.name not in listed:
+            continue
+        count = connection.execute(
+            sa.text(
+                f"SELECT count(*) FROM {_app_table(table.name)} AS x JOIN seeding.ledger AS l "
+                "ON l.row_id = x.id AND l.table_name = :table WHERE l.run_id = ANY(:runs)"
+            ),
+            {"table": table.name, "runs": list(run_ids)},
+        ).scalar_one()
+        if count:
+            counts[table.name] = count
+    return counts
+
+
+def _count_all(connection: Connection, live: Mapping[str, object]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for table in reversed(APP_TABLES):
+        if table.name not in live:
+            continue
+        count = connection.execute(
+            sa.text(f"SELECT count(*) FROM {_app_table(table.name)}")
+        ).scalar_one()
+        if count:
+            counts[table.name] = count
+    return counts
+
+
+def _blockers(
+    connection: Connection,
+    checked: Sequence[Reference],
+    counts: Mapping[str, int],
+    live: Mapping[str, Mapping[str, str]],
+    *,
+    run_ids: Sequence[uuid.UUID] | None,
+) -> tuple[Blocker, ...]:
+    """Return the kept rows that point at rows to delete.
+
+    ``run_ids`` None means every row of every app table goes: only rows outside the app's
+    tables are kept then.
+    """
+    app_tables = {table.name for table in APP_TABLES}
+    relevant = [ref for ref in checked if counts.get(ref.points_at_table)]
+    unchecked = [
+        f"{ref.where}.{ref.column} (→ {ref.points_at_table})"
+        if ref.table in live else f"table {ref.where} (its {ref.column} → {ref.points_at_table})"
+        for ref in relevant
+        if ref.schema == APP_SCHEMA
+        and (ref.column not in live.get(ref.table, {})
+             or ref.points_at_column not in live.get(ref.points_at_table, {}))
+    ]
+    if unchecked:
+        raise SchemaError(
+            f"cannot check which rows point at the rows the reset would delete: the database "
+            f"lacks {', '.join(unchecked)}; nothing was deleted; fix: `seed db doctor` shows "
+            "how the schema differs, `seed db create` adds missing tables"
+        )
+    found: list[Blocker] = []
+    for ref in relevant:
+        in_app = ref.schema == APP_SCHEMA and ref.table in app_tables
+        if run_ids is None and in_app:
+            continue
+        source_type = live.get(ref.table, {}).get(ref.column) if ref.schema == APP_SCHEMA else None
+        target_type = live[ref.points_at_table].get(ref.points_at_column)
+        left, right = f"s.{_quote(ref.column)}", f"d.{_quote(ref.points_at_column)}"
+        if source_type is not None and source_type != target_type:
+            # A reference without a foreign key may be of another type (text for uuid).
+            left, right = f"{left}::text", f"{right}::text"
+        row_id = f"s.{_quote(ref.primary_key)}::text" if ref.primary_key else "s.ctid::text"
+        owner = "sl.run_id" if in_app and run_ids is not None else "NULL::uuid"
+        sql = (
+            f"SELECT {row_id} AS row_id, d.id AS points_at_id, {owner} AS run_id "
+            f"FROM {_quote(ref.schema)}.{_quote(ref.table)} AS s "
+            f"JOIN {_app_table(ref.points_at_table)} AS d ON {left} = {right}"
+        )
+        if run_ids is not None:
+            sql += (
+                " JOIN seeding.ledger AS dl ON dl.table_name = :target AND dl.row_id = d.id"
+                " AND dl.run_id = ANY(:runs)"
+            )
+            if in_app:
+                sql += (
+                    " LEFT JOIN seeding.ledger AS sl ON sl.table_name = :source"
+                    " AND sl.row_id = s.id WHERE sl.run_id IS NULL OR sl.run_id <> ALL(:runs)"
+                )
+        parameters = {
+            "target": ref.points_at_table, "source": ref.table, "runs": list(run_ids or []),
+        }
+        for row in connection.execute(sa.text(sql + " ORDER BY 1, 2"), parameters):
+            found.append(
+                Blocker(ref.where, row.row_id, ref.column, ref.points_at_table,
+                        row.points_at_id, row.run_id)
+            )
+    return tuple(sorted(found, key=lambda b: (b.table, b.row_id, b.column)))
+
+
+def _blocked(blockers: Sequence[Blocker]) -> ResetBlockedError:
+    rows = len({(blocker.table, blocker.row_id) for blocker in blockers})
+    foreign = len({(b.table, b.row_id) for b in blockers if b.run_id is None})
+    whose = (
+        "not written by this tool" if foreign == rows
+        else "written by runs not being reset" if foreign == 0
+        else f"{foreign} not written by this tool, {rows - foreign} of runs not being reset"
+    )
+    references_note = f" ({len(blockers)} references)" if len(blockers) != rows else ""
+    return ResetBlockedError(
+        f"reset refused, nothing was deleted: {rows} {'row' if rows == 1 else 'rows'} "
+        f"({whose}) point at rows it would delete{references_note}; first: "
+        f"{blockers[0].describe()}; fix: delete those rows or point them elsewhere, or reset "
+        "the runs they belong to as well",
+        blockers,
+    )
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    if not counts:
+        return "no rows"
+    return ", ".join(f"{count} {table}" for table, count in counts.items())
+
+
+def _names(tables: Sequence[str]) -> str:
+    return ("table " if len(tables) == 1 else "tables ") + ", ".join(tables)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _app_table(name: str) -> str:
+    return f"{APP_SCHEMA}.{_quote(name)}"
