@@ -45,6 +45,73 @@ def _fitting_session_statuses() -> str:
     )
 
 
+#: The rules about a request, as conditions on one row of :data:`REQUESTS`: they are all
+#: checked in one pass over the requests (a million requests: one scan instead of twelve).
+REQUESTS = """session_requests r
+    LEFT JOIN sessions s ON s.id = r.session_id
+    LEFT JOIN sessions ps ON ps.id = r.parent_session_id
+    LEFT JOIN profiles p ON p.id = r.customer_id
+    LEFT JOIN vehicles v ON v.id = r.vehicle_id
+    LEFT JOIN mechanics m ON m.id = r.mechanic_id"""
+
+_REQUEST_CONDITIONS: dict[str, str] = {
+    "request timestamps in order": """
+        r.accepted_at < r.created_at OR s.started_at < r.accepted_at
+        OR s.ended_at <= s.started_at OR s.created_at < r.accepted_at
+    """,
+    "mechanic and accepted_at exactly when the status implies them": """
+        (r.status IN ('accepted', 'completed') AND (r.mechanic_id IS NULL OR r.accepted_at IS NULL))
+        OR (r.status IN ('pending', 'expired', 'unattended')
+            AND (r.mechanic_id IS NOT NULL OR r.accepted_at IS NOT NULL))
+        OR (r.status = 'cancelled' AND (r.mechanic_id IS NULL) <> (r.accepted_at IS NULL))
+    """,
+    "expires_at fits pending and expired": f"""
+        r.expires_at IS NULL OR r.expires_at <> r.created_at + {_TTL}
+        OR (r.status = 'pending' AND r.expires_at <= :now)
+        OR (r.status = 'expired' AND r.expires_at > :now)
+    """,
+    "nothing happens after now": """
+        r.created_at > :now OR r.accepted_at > :now OR s.started_at > :now OR s.ended_at > :now
+    """,
+    "customer copies equal the profile": """
+        p.id IS NULL OR r.customer_name IS DISTINCT FROM p.full_name
+        OR r.customer_email IS DISTINCT FROM p.email OR r.customer_city IS DISTINCT FROM p.city
+        OR r.customer_country IS DISTINCT FROM p.country
+        OR r.customer_postal_code IS DISTINCT FROM p.postal_code
+    """,
+    "vehicle belongs to the customer": "v.id IS NULL OR v.customer_id <> r.customer_id",
+    "routing fields agree with routing_type": """
+        (r.routing_type = 'workshop_only' AND (r.workshop_id IS NULL OR r.preferred_workshop_id IS NULL))
+        OR (r.routing_type = 'hybrid' AND r.preferred_workshop_id IS NULL)
+        OR (r.routing_type = 'broadcast'
+            AND (r.preferred_workshop_id IS NOT NULL OR r.preferred_mechanic_id IS NOT NULL))
+        OR (r.routing_type = 'priority_broadcast' AND (r.preferred_mechanic_id IS NULL
+            OR r.priority_window_minutes IS DISTINCT FROM 10 OR r.priority_notified_at IS NULL
+            OR r.priority_notified_at < r.created_at))
+        OR (r.routing_type <> 'priority_broadcast' AND (r.priority_window_minutes IS NOT NULL
+            OR r.priority_notified_at IS NOT NULL))
+    """,
+    "workshop_only mechanic works at the workshop": """
+        m.id IS NOT NULL AND r.routing_type = 'workshop_only' AND m.workshop_id IS DISTINCT FROM r.workshop_id
+    """,
+    "request has a session of a fitting status exactly when it should": f"""
+        ((r.status IN ('accepted', 'completed') OR (r.status = 'cancelled' AND r.mechanic_id IS NOT NULL))
+         AND (s.id IS NULL OR NOT ({_fitting_session_statuses()})
+              OR s.mechanic_id IS DISTINCT FROM r.mechanic_id
+              OR s.customer_user_id IS DISTINCT FROM r.customer_id
+              OR s.type::text <> r.session_type::text OR s.plan <> r.plan_code))
+        OR ((r.status IN ('pending', 'expired', 'unattended')
+             OR (r.status = 'cancelled' AND r.mechanic_id IS NULL)) AND r.session_id IS NOT NULL)
+    """,
+    "brand requests name a brand": "(r.request_type = 'brand_specialist') <> (r.requested_brand IS NOT NULL)",
+    "follow-ups point at an earlier finished session of the customer": """
+        (r.is_follow_up AND (ps.id IS NULL OR ps.customer_user_id <> r.customer_id
+              OR ps.ended_at IS NULL OR ps.ended_at > r.created_at OR r.follow_up_type IS NULL))
+        OR (NOT r.is_follow_up AND r.parent_session_id IS NOT NULL)
+    """,
+}
+_REQUEST = "request"  # marks a rule of _REQUEST_CONDITIONS in _RULE_SQL, where it keeps its place
+
 _RULE_SQL: dict[str, str] = {
     "customer geography agrees": _geo("profiles") + " OR t.address_line1 IS NULL",
     "workshop geography agrees": _geo("organizations") + " OR t.address IS NULL",
@@ -75,83 +142,27 @@ _RULE_SQL: dict[str, str] = {
         UNION ALL
         SELECT id FROM organizations WHERE email !~ '@(example\\.(com|net|org)|[^@]*\\.(test|example|invalid|localhost))$'
     """,
-    "request timestamps in order": """
-        SELECT r.id FROM session_requests r LEFT JOIN sessions s ON s.id = r.session_id
-        WHERE r.accepted_at < r.created_at OR s.started_at < r.accepted_at
-           OR s.ended_at <= s.started_at OR s.created_at < r.accepted_at
-    """,
-    "mechanic and accepted_at exactly when the status implies them": """
-        SELECT id FROM session_requests WHERE
-            (status IN ('accepted', 'completed') AND (mechanic_id IS NULL OR accepted_at IS NULL))
-         OR (status IN ('pending', 'expired', 'unattended') AND (mechanic_id IS NOT NULL OR accepted_at IS NOT NULL))
-         OR (status = 'cancelled' AND (mechanic_id IS NULL) <> (accepted_at IS NULL))
-    """,
-    "expires_at fits pending and expired": f"""
-        SELECT id FROM session_requests WHERE expires_at IS NULL
-           OR expires_at <> created_at + {_TTL}
-           OR (status = 'pending' AND expires_at <= :now)
-           OR (status = 'expired' AND expires_at > :now)
-    """,
-    "nothing happens after now": """
-        SELECT r.id FROM session_requests r LEFT JOIN sessions s ON s.id = r.session_id
-        WHERE r.created_at > :now OR r.accepted_at > :now
-           OR s.started_at > :now OR s.ended_at > :now
-    """,
+    "request timestamps in order": _REQUEST,
+    "mechanic and accepted_at exactly when the status implies them": _REQUEST,
+    "expires_at fits pending and expired": _REQUEST,
+    "nothing happens after now": _REQUEST,
     "plan fits session type": f"""
         SELECT id FROM session_requests WHERE NOT {sql_plan_fits_type('plan_code', 'session_type')}
         UNION ALL
         SELECT id FROM sessions WHERE NOT {sql_plan_fits_type('plan', 'type')}
     """,
-    "customer copies equal the profile": """
-        SELECT r.id FROM session_requests r LEFT JOIN profiles p ON p.id = r.customer_id
-        WHERE p.id IS NULL OR r.customer_name IS DISTINCT FROM p.full_name
-           OR r.customer_email IS DISTINCT FROM p.email OR r.customer_city IS DISTINCT FROM p.city
-           OR r.customer_country IS DISTINCT FROM p.country
-           OR r.customer_postal_code IS DISTINCT FROM p.postal_code
-    """,
-    "vehicle belongs to the customer": """
-        SELECT r.id FROM session_requests r LEFT JOIN vehicles v ON v.id = r.vehicle_id
-        WHERE v.id IS NULL OR v.customer_id <> r.customer_id
-    """,
-    "routing fields agree with routing_type": """
-        SELECT id FROM session_requests WHERE
-            (routing_type = 'workshop_only' AND (workshop_id IS NULL OR preferred_workshop_id IS NULL))
-         OR (routing_type = 'hybrid' AND preferred_workshop_id IS NULL)
-         OR (routing_type = 'broadcast' AND (preferred_workshop_id IS NOT NULL OR preferred_mechanic_id IS NOT NULL))
-         OR (routing_type = 'priority_broadcast' AND (preferred_mechanic_id IS NULL
-             OR priority_window_minutes IS DISTINCT FROM 10 OR priority_notified_at IS NULL
-             OR priority_notified_at < created_at))
-         OR (routing_type <> 'priority_broadcast' AND (priority_window_minutes IS NOT NULL
-             OR priority_notified_at IS NOT NULL))
-    """,
-    "workshop_only mechanic works at the workshop": """
-        SELECT r.id FROM session_requests r JOIN mechanics m ON m.id = r.mechanic_id
-        WHERE r.routing_type = 'workshop_only' AND m.workshop_id IS DISTINCT FROM r.workshop_id
-    """,
-    "request has a session of a fitting status exactly when it should": f"""
-        SELECT r.id FROM session_requests r LEFT JOIN sessions s ON s.id = r.session_id
-        WHERE ((r.status IN ('accepted', 'completed') OR (r.status = 'cancelled' AND r.mechanic_id IS NOT NULL))
-               AND (s.id IS NULL OR NOT ({_fitting_session_statuses()})
-                    OR s.mechanic_id IS DISTINCT FROM r.mechanic_id
-                    OR s.customer_user_id IS DISTINCT FROM r.customer_id
-                    OR s.type::text <> r.session_type::text OR s.plan <> r.plan_code))
-           OR ((r.status IN ('pending', 'expired', 'unattended')
-                OR (r.status = 'cancelled' AND r.mechanic_id IS NULL)) AND r.session_id IS NOT NULL)
-    """,
+    "customer copies equal the profile": _REQUEST,
+    "vehicle belongs to the customer": _REQUEST,
+    "routing fields agree with routing_type": _REQUEST,
+    "workshop_only mechanic works at the workshop": _REQUEST,
+    "request has a session of a fitting status exactly when it should": _REQUEST,
     "finished sessions have start, end, matching duration and rating": """
         SELECT id FROM sessions WHERE status IN ('completed', 'archived') AND (
             started_at IS NULL OR ended_at IS NULL OR rating IS NULL OR rating NOT BETWEEN 1 AND 5
             OR duration_minutes IS DISTINCT FROM round(extract(epoch FROM ended_at - started_at) / 60))
     """,
-    "brand requests name a brand": """
-        SELECT id FROM session_requests WHERE (request_type = 'brand_specialist') <> (requested_brand IS NOT NULL)
-    """,
-    "follow-ups point at an earlier finished session of the customer": """
-        SELECT r.id FROM session_requests r LEFT JOIN sessions p ON p.id = r.parent_session_id
-        WHERE r.is_follow_up AND (p.id IS NULL OR p.customer_user_id <> r.customer_id
-              OR p.ended_at IS NULL OR p.ended_at > r.created_at OR r.follow_up_type IS NULL)
-           OR (NOT r.is_follow_up AND r.parent_session_id IS NOT NULL)
-    """,
+    "brand requests name a brand": _REQUEST,
+    "follow-ups point at an earlier finished session of the customer": _REQUEST,
     # The app shows a workshop_mechanic without a workshop_id as virtual: the bug of the app's
     # own seeding script, which "workshop mechanic at a workshop" (derived types) cannot see.
     "workshop_mechanic account has a workshop": """
@@ -166,6 +177,8 @@ class Rule:
 
     name: str
     sql: str
+    #: For a rule about a request: its condition on one row of :data:`REQUESTS`.
+    condition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +190,12 @@ class Violations:
     sample: tuple[uuid.UUID, ...]
 
 
-RULES: tuple[Rule, ...] = tuple(Rule(name, query) for name, query in _RULE_SQL.items())
+RULES: tuple[Rule, ...] = tuple(
+    Rule(name, f"SELECT r.id FROM {REQUESTS} WHERE {_REQUEST_CONDITIONS[name]}", _REQUEST_CONDITIONS[name])
+    if query == _REQUEST
+    else Rule(name, query)
+    for name, query in _RULE_SQL.items()
+)
 
 
 def check(connection: Connection, now: datetime, *, sample: int = 5) -> list[Violations]:
@@ -188,8 +206,23 @@ def check(connection: Connection, now: datetime, *, sample: int = 5) -> list[Vio
         now: The instant no event may come after.
         sample: How many offending ids to keep per rule.
     """
-    found = []
+    found: dict[str, Violations] = {}
+    on_requests = [rule for rule in RULES if rule.condition is not None]
+    if on_requests:
+        # Counts in one pass (PostgreSQL spreads it over its parallel workers); samples only
+        # for the rules that are broken.
+        columns = ", ".join(f"count(*) FILTER (WHERE {rule.condition})" for rule in on_requests)
+        counts = connection.execute(sa.text(f"SELECT {columns} FROM {REQUESTS}"), {"now": now}).one()
+        for rule, count in zip(on_requests, counts, strict=True):
+            ids: tuple[uuid.UUID, ...] = ()
+            if count:
+                ids = tuple(connection.execute(
+                    sa.text(f"{rule.sql} ORDER BY r.id LIMIT {int(sample)}"), {"now": now}
+                ).scalars())
+            found[rule.name] = Violations(rule.name, int(count), ids)
     for rule in RULES:
+        if rule.condition is not None:
+            continue
         # MATERIALIZED: the rule runs once, however many rows break it (seconds at 1M rows).
         statement = sa.text(
             f"WITH broken AS MATERIALIZED ({rule.sql}) "
@@ -197,5 +230,5 @@ def check(connection: Connection, now: datetime, *, sample: int = 5) -> list[Vio
         )
         rows = connection.execute(statement, {"now": now}).all()
         count = rows[0][1] if rows else 0
-        found.append(Violations(rule.name, int(count), tuple(row[0] for row in rows)))
-    return found
+        found[rule.name] = Violations(rule.name, int(count), tuple(row[0] for row in rows))
+    return [found[rule.name] for rule in RULES]

@@ -24,6 +24,8 @@ import struct
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from queue import Queue
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -44,6 +46,8 @@ MAX_COPIES = 2**16
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
+#: Blocks (up to 128 kB each) waiting to be sent: a few copies' worth.
+QUEUED_BLOCKS = 32
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -130,6 +134,18 @@ def copy_mask(seed: int, copy: int) -> bytes:
     rest[6] &= 0x0F
     rest[8] &= 0x3F
     return bytes(rest)
+
+
+class _BoundedWriter(QueuedLibpqWriter):
+    """psycopg's queued writer (sends from a thread while the next copy is patched), holding
+    at most a few megabytes: its own queue takes 1,024 blocks, which would let memory grow
+    with the scale whenever patching outruns the server.
+    """
+
+    def __init__(self, cursor: Any) -> None:
+        super().__init__(cursor)
+        if isinstance(getattr(self, "_queue", None), Queue):
+            self._queue = Queue(maxsize=QUEUED_BLOCKS)
 
 
 @dataclass(frozen=True)
@@ -364,7 +380,7 @@ def stream(
             column_list = ", ".join(f'"{c}"' for c in columns)
             with cursor.copy(
                 f"COPY {qualified} ({column_list}) FROM STDIN (FORMAT BINARY)",
-                writer=QueuedLibpqWriter(cursor),
+                writer=_BoundedWriter(cursor),
             ) as copy:
                 copy.write(SIGNATURE)
                 for mask in masks:

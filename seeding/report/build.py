@@ -67,6 +67,10 @@ CUSTOMER_GEO_COLUMNS = ("address_line1", "city", "province", "postal_code", "lat
 
 _MINUTES = "extract(epoch FROM accepted_at - created_at)::numeric / 60"
 
+#: The memory each sort or hash of the report may use (PostgreSQL's default, 4MB, sends the
+#: joins of a million requests to disk: about 1.5 times slower).
+WORK_MEM = "128MB"
+
 
 def build_report(
     connection: Connection,
@@ -81,7 +85,8 @@ def build_report(
     Args:
         connection: A connection to the database; the report runs its queries on it and
             writes nothing. For one consistent snapshot, open it with
-            ``isolation_level="REPEATABLE READ"``.
+            ``isolation_level="REPEATABLE READ"``. The report raises ``work_mem`` for the
+            connection's transaction (:data:`WORK_MEM`), so its joins stay in memory.
         now: The instant the integrity rules take as now; by default the database's ``now()``.
         sample: How many requests to list, the first ones by ``created_at``.
         top: How many customers, mechanics and incomplete mechanics to list one by one (the
@@ -95,6 +100,8 @@ def build_report(
     """
     with translated_errors():
         check_schema(connection)
+        if connection.in_transaction():
+            connection.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         if now is None:
             now = connection.execute(sa.text("SELECT now()")).scalar_one()
         report = Report(
@@ -269,13 +276,17 @@ def _per_party(
     rows = _rows(
         connection,
         f"""
-        WITH per AS (
-            SELECT {column} AS party, status::text AS status, count(*) AS n,
-                   max(customer_email) AS email_copy
-            FROM session_requests WHERE {column} IS NOT NULL GROUP BY 1, 2),
+        WITH top AS (
+            SELECT {column} AS party, count(*)::bigint AS total
+            FROM session_requests WHERE {column} IS NOT NULL
+            GROUP BY 1 ORDER BY total DESC, party LIMIT :top),
+        per AS (
+            SELECT r.{column} AS party, r.status::text AS status, count(*) AS n,
+                   max(r.customer_email) AS email_copy
+            FROM session_requests r JOIN top ON top.party = r.{column} GROUP BY 1, 2),
         ranked AS (
-            SELECT party, sum(n)::bigint AS total, max(email_copy) AS email_copy
-            FROM per GROUP BY party ORDER BY total DESC, party LIMIT :top)
+            SELECT top.party, top.total, max(per.email_copy) AS email_copy
+            FROM top JOIN per USING (party) GROUP BY top.party, top.total)
         SELECT ranked.party, ranked.total, {details}, per.status, per.n
         FROM ranked JOIN per USING (party) {join}
         ORDER BY ranked.total DESC, ranked.party, per.n DESC, per.status

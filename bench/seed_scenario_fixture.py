@@ -1,0 +1,106 @@
+"""What a test pays for ``seed_scenario("diverse")``: the first call, and every one after it.
+
+Drives the pytest plugin's own SeedServer, exactly as the fixture does: copy the scenario's
+template (``CREATE DATABASE ... TEMPLATE``), open ``.session``, run a first query, close and
+drop the copy. The first call also builds the template.
+
+    .venv/bin/python bench/seed_scenario_fixture.py [--db URL] [--scenario diverse] [-n 30]
+
+The server: ``--db``, else ``SEED_TEST_DATABASE_URL``, else an embedded PostgreSQL started in
+a temporary folder for the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+
+from seeding import embedded
+from seeding.database import mask_password
+from seeding.pytest_plugin import URL_VARIABLE, SeedServer, check_server
+from seeding.schema import SessionRequest
+
+
+@contextmanager
+def server_url(db: str | None) -> Iterator[tuple[str, str]]:
+    configured = db or os.environ.get(URL_VARIABLE)
+    if configured:
+        source = "--db" if db else URL_VARIABLE
+        yield check_server(configured, source=source), source
+        return
+    folder = Path(tempfile.mkdtemp(prefix="seed_bench_"))
+    data_dir = folder / "data"
+    try:
+        yield embedded.start(data_dir).url("postgres"), "embedded"
+    finally:
+        embedded.stop(data_dir)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def one_test(server: SeedServer, scenario: str) -> tuple[float, float, float, int]:
+    """Time one test's use of the fixture: copy, session + first query, teardown (drop)."""
+    started = time.perf_counter()
+    database = server.copy(scenario)
+    copied = time.perf_counter()
+    count = database.session.scalar(sa.select(sa.func.count()).select_from(SessionRequest))
+    queried = time.perf_counter()
+    server.release(database)
+    dropped = time.perf_counter()
+    return copied - started, queried - copied, dropped - queried, int(count or 0)
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.1f} ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--db", help=f"PostgreSQL server URL (default: ${URL_VARIABLE}, else embedded)"
+    )
+    parser.add_argument("--scenario", default="diverse")
+    parser.add_argument("-n", "--repeat", type=int, default=30)
+    args = parser.parse_args()
+
+    with server_url(args.db) as (url, source):
+        server = SeedServer(url, source=source)
+        try:
+            with psycopg.connect(url) as connection:
+                version = connection.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+            print(f"server: {mask_password(url)} ({source}), PostgreSQL {version}")
+            copy, query, drop, rows = one_test(server, args.scenario)
+            print(f"first seed_scenario({args.scenario!r}) in a session "
+                  f"(builds the template, {rows} requests): {ms(copy + query + drop)}")
+            print(f"  of which build + copy {ms(copy)}, session + first query {ms(query)}, "
+                  f"drop {ms(drop)}")
+            runs = [one_test(server, args.scenario) for _ in range(args.repeat)]
+        finally:
+            server.close()
+
+    totals = [sum(run[:3]) for run in runs]
+    print(f"each later test, over {args.repeat}: median {ms(statistics.median(totals))}, "
+          f"p95 {ms(p95(totals))}, max {ms(max(totals))}")
+    for label, index in (("copy (CREATE DATABASE ... TEMPLATE)", 0),
+                         ("session + first query", 1), ("teardown (close, DROP DATABASE)", 2)):
+        values = [run[index] for run in runs]
+        print(f"  {label:36} median {ms(statistics.median(values))}, p95 {ms(p95(values))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
