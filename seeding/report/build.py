@@ -11,7 +11,9 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -104,19 +106,56 @@ def build_report(
             connection.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         if now is None:
             now = connection.execute(sa.text("SELECT now()")).scalar_one()
+        moment = now
+        with _beside(connection) as other, ThreadPoolExecutor(max_workers=1) as pool:
+            # The integrity rules run on a second connection that shares the snapshot, while
+            # the metrics run here (a million requests: about 5.5 s instead of 7).
+            rules = pool.submit(integrity.check, other, moment) if other is not None else None
+            requests = _requests(connection, sample)
+            customers = _customers(connection, top)
+            mechanics = _mechanics(connection, top)
+            workshops = _workshops(connection)
+            sessions = _sessions(connection)
+            found = rules.result() if rules is not None else integrity.check(connection, moment)
         report = Report(
             now=now,
-            session_requests=_requests(connection, sample),
-            customers=_customers(connection, top),
-            mechanics=_mechanics(connection, top),
-            workshops=_workshops(connection),
-            sessions=_sessions(connection),
+            session_requests=requests,
+            customers=customers,
+            mechanics=mechanics,
+            workshops=workshops,
+            sessions=sessions,
             integrity=tuple(
-                IntegrityResult(v.rule, v.count, tuple(str(i) for i in v.sample))
-                for v in integrity.check(connection, now)
+                IntegrityResult(v.rule, v.count, tuple(str(i) for i in v.sample)) for v in found
             ),
         )
     return report.with_targets(targets) if targets else report
+
+
+@contextmanager
+def _beside(connection: Connection) -> Iterator[Connection | None]:
+    """Yield a second connection reading the same snapshot as ``connection``, or None.
+
+    Only a REPEATABLE READ (or SERIALIZABLE) transaction has one snapshot to share; any
+    other connection, or a server that cannot give a second one, gets None, and the report
+    runs its queries one after the other.
+    """
+    level = connection.execute(sa.text("SHOW transaction_isolation")).scalar_one()
+    if level not in ("repeatable read", "serializable"):
+        yield None
+        return
+    snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
+    try:
+        other = connection.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    except sa.exc.DBAPIError:
+        yield None
+        return
+    try:
+        other.execute(sa.text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        other.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        yield other
+    finally:
+        other.rollback()
+        other.close()
 
 
 def check_schema(connection: Connection) -> None:
@@ -269,36 +308,63 @@ def _requests(connection: Connection, sample: int) -> RequestStats:
     )
 
 
-def _per_party(
-    connection: Connection, column: str, details: str, join: str, top: int
-) -> list[tuple[Any, ...]]:
-    """Return (id, total, *details, by_status) of the ``top`` ids of a request column."""
+@dataclass(frozen=True)
+class _Parties:
+    """What one pass over a request column gives: how many distinct ids (all, with a completed
+    request, with a customer profile), and the ``top`` ids, one by one."""
+
+    count: int
+    with_completed: int
+    with_customer_profile: int
+    top: list[tuple[Any, ...]]
+
+
+def _per_party(connection: Connection, column: str, details: str, join: str, top: int) -> _Parties:
+    """Count the distinct ids of a request column and return (id, total, *details, by_status)
+    of the ``top`` of them, in one scan of the requests."""
     rows = _rows(
         connection,
         f"""
-        WITH top AS (
-            SELECT {column} AS party, count(*)::bigint AS total
-            FROM session_requests WHERE {column} IS NOT NULL
-            GROUP BY 1 ORDER BY total DESC, party LIMIT :top),
+        WITH totals AS MATERIALIZED (
+            SELECT {column} AS party, count(*)::bigint AS total,
+                   count(*) FILTER (WHERE status = 'completed') AS completed
+            FROM session_requests WHERE {column} IS NOT NULL GROUP BY 1),
+        summary AS (
+            SELECT count(*) AS parties, count(*) FILTER (WHERE completed > 0) AS with_completed,
+                   count(*) FILTER (WHERE EXISTS (SELECT 1 FROM profiles p
+                                                  WHERE p.id = totals.party AND p.role = 'customer'))
+                       AS with_customer_profile
+            FROM totals),
+        top AS (SELECT party, total FROM totals ORDER BY total DESC, party LIMIT :top),
         per AS (
             SELECT r.{column} AS party, r.status::text AS status, count(*) AS n,
                    max(r.customer_email) AS email_copy
             FROM session_requests r JOIN top ON top.party = r.{column} GROUP BY 1, 2),
         ranked AS (
             SELECT top.party, top.total, max(per.email_copy) AS email_copy
-            FROM top JOIN per USING (party) GROUP BY top.party, top.total)
-        SELECT ranked.party, ranked.total, {details}, per.status, per.n
-        FROM ranked JOIN per USING (party) {join}
-        ORDER BY ranked.total DESC, ranked.party, per.n DESC, per.status
+            FROM top JOIN per USING (party) GROUP BY top.party, top.total),
+        listed AS (
+            SELECT ranked.party, ranked.total, {details}, per.status, per.n
+            FROM ranked JOIN per USING (party) {join})
+        SELECT summary.parties, summary.with_completed, summary.with_customer_profile, listed.*
+        FROM summary LEFT JOIN listed ON true
+        ORDER BY listed.total DESC, listed.party, listed.n DESC, listed.status
         """,
         top=max(int(top), 0),
     )
     found: dict[uuid.UUID, tuple[Any, ...]] = {}
     statuses: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
     for row in rows:
-        found.setdefault(row[0], tuple(row[:-2]))
-        statuses[row[0]][_key(row[-2])] = int(row[-1])
-    return [(*found[party], statuses[party]) for party in found]
+        listed = row[3:]
+        if listed[0] is None:
+            continue
+        found.setdefault(listed[0], tuple(listed[:-2]))
+        statuses[listed[0]][_key(listed[-2])] = int(listed[-1])
+    first = rows[0]
+    return _Parties(
+        count=int(first[0]), with_completed=int(first[1]), with_customer_profile=int(first[2]),
+        top=[(*found[party], statuses[party]) for party in found],
+    )
 
 
 def _customers(connection: Connection, top: int) -> CustomerStats:
@@ -308,20 +374,12 @@ def _customers(connection: Connection, top: int) -> CustomerStats:
         f"SELECT count(*), count(*) FILTER (WHERE {full_geo}) "
         "FROM profiles WHERE role = 'customer'",
     )[0]
-    active, with_requests = _rows(
-        connection,
-        """
-        SELECT count(*), count(*) FILTER (WHERE p.role = 'customer')
-        FROM (SELECT DISTINCT customer_id FROM session_requests) r
-        LEFT JOIN profiles p ON p.id = r.customer_id
-        """,
-    )[0]
     provinces = _rows(
         connection,
         "SELECT province, count(*) FROM profiles WHERE role = 'customer' "
         "AND province IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
     )
-    per_customer = _per_party(
+    parties = _per_party(
         connection,
         "customer_id",
         "p.id IS NOT NULL, coalesce(p.email, ranked.email_copy)",
@@ -330,15 +388,15 @@ def _customers(connection: Connection, top: int) -> CustomerStats:
     )
     return CustomerStats(
         total=total,
-        active=active,
-        with_requests=with_requests,
+        active=parties.count,
+        with_requests=parties.with_customer_profile,
         with_full_geo=with_full_geo,
         provinces={str(p): int(n) for p, n in provinces},
         per_customer=tuple(
             CustomerActivity(
                 id=str(party), email=email, has_profile=bool(has), total=int(n), by_status=st
             )
-            for party, n, has, email, st in per_customer
+            for party, n, has, email, st in parties.top
         ),
     )
 
@@ -352,11 +410,6 @@ def _mechanics(connection: Connection, top: int) -> MechanicStats:
         FROM mechanics m GROUP BY 1 ORDER BY 2 DESC, 1
         """,
     )
-    participating, with_completed = _rows(
-        connection,
-        "SELECT count(DISTINCT mechanic_id), "
-        "count(DISTINCT mechanic_id) FILTER (WHERE status = 'completed') FROM session_requests",
-    )[0]
     lacking = ", ".join(
         f"CASE WHEN {condition} THEN '{name}' END"
         for name, condition in MECHANIC_PROFILE_FIELDS.items()
@@ -371,7 +424,7 @@ def _mechanics(connection: Connection, top: int) -> MechanicStats:
         """,
         top=max(int(top), 0),
     )
-    per_mechanic = _per_party(
+    parties = _per_party(
         connection,
         "mechanic_id",
         f"m.name, m.email, CASE WHEN m.id IS NOT NULL THEN {mechanic_type} END",
@@ -380,11 +433,11 @@ def _mechanics(connection: Connection, top: int) -> MechanicStats:
     )
     return MechanicStats(
         total=sum(int(n) for _, n, _ in by_type),
-        participating=participating,
+        participating=parties.count,
         complete=sum(int(c) for _, _, c in by_type),
         by_type={t: int(n) for t, n, _ in by_type},
         complete_by_type={t: int(c) for t, _, c in by_type if c},
-        with_completed_session=with_completed,
+        with_completed_session=parties.with_completed,
         incomplete=tuple(
             IncompleteMechanic(str(i), name, email, kind, score, tuple(missing))
             for i, name, email, kind, score, missing in incomplete
@@ -393,7 +446,7 @@ def _mechanics(connection: Connection, top: int) -> MechanicStats:
             MechanicActivity(
                 id=str(party), name=name, email=email, type=kind, total=int(n), by_status=st
             )
-            for party, n, name, email, kind, st in per_mechanic
+            for party, n, name, email, kind, st in parties.top
         ),
     )
 
