@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from seeding import database, guard, ledger
+from seeding import constraints, database, guard, ledger
 from seeding.errors import ConfigurationError, DatabaseError, ResetBlockedError, SchemaError
 from seeding.schema import APP_TABLES
 
@@ -264,12 +264,16 @@ def execute(connection: Connection, plan: ResetPlan) -> dict[str, int]:
         raise _blocked(plan.blockers)
     if plan.all_tables:
         deleted: dict[str, int] = {}
+        # A row-by-row key check of a bulk delete scans the child table per row: set the
+        # app's keys aside and add them back (each checks every row once).
+        keys = constraints.drop_foreign_keys(connection) if plan.total >= constraints.BULK_ROWS else []
         for table in reversed(APP_TABLES):
             if table.name in plan.absent_tables:
                 continue
             result = connection.execute(sa.text(f"DELETE FROM {_app_table(table.name)}"))
             if result.rowcount:
                 deleted[table.name] = result.rowcount
+        constraints.add_foreign_keys(connection, keys)
         if plan.has_ledger:
             ledger.forget_runs(connection, plan.run_ids)
     else:
