@@ -207,6 +207,7 @@ def check(connection: Connection, now: datetime, *, sample: int = 5) -> list[Vio
         connection: A connection to a database with the app's tables.
         now: The instant no event may come after.
         sample: How many offending ids to keep per rule.
+
     """
     found: dict[str, Violations] = {}
     on_requests = [rule for rule in RULES if rule.condition is not None]

@@ -178,8 +178,9 @@ def write_tiled(
     notify: Notify | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Write a tiled run's copies in one transaction, replacing earlier runs of the scenario
-    (but not the other shards of the same split).
+    """Write a tiled run's copies in one transaction, replacing earlier runs of the scenario.
+
+    The other shards of the same split are not replaced.
 
     The variants after the first are built in a thread while the copies of the ones before
     are written.

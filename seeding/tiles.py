@@ -86,6 +86,7 @@ class Shard:
         return range(self.index - 1, total, self.count)
 
     def __str__(self) -> str:
+        """Return ``K/N``."""
         return f"{self.index}/{self.count}"
 
 
@@ -137,15 +138,16 @@ def copy_mask(seed: int, copy: int) -> bytes:
 
 
 class _BoundedWriter(QueuedLibpqWriter):
-    """psycopg's queued writer (sends from a thread while the next copy is patched), holding
-    at most a few megabytes: its own queue takes 1,024 blocks, which would let memory grow
-    with the scale whenever patching outruns the server.
+    """psycopg's queued writer, holding at most a few megabytes.
+
+    It sends from a thread while the next copy is patched. Its own queue takes 1,024 blocks,
+    which would let memory grow with the scale whenever patching outruns the server.
     """
 
     def __init__(self, cursor: Any) -> None:
         super().__init__(cursor)
         if isinstance(getattr(self, "_queue", None), Queue):
-            self._queue = Queue(maxsize=QUEUED_BLOCKS)
+            self._queue = Queue(maxsize=QUEUED_BLOCKS)  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -178,10 +180,11 @@ class Encoder:
     """Encodes rows for binary COPY into the live table's column types."""
 
     def __init__(self, connection: sa.Connection) -> None:
+        """Encode for the database of ``connection`` (its type adapters)."""
         self.connection = connection
         driver = connection.connection.driver_connection
         assert driver is not None
-        self.transformer = Transformer(driver)  # type: ignore[arg-type]
+        self.transformer = Transformer(driver)
 
     def column_oids(self, table: str, columns: Sequence[str]) -> list[int]:
         """Return the live column types (an enum or domain as its text or base type).
@@ -190,7 +193,7 @@ class Encoder:
             SchemaError: When the table or one of the columns is missing.
 
         """
-        found = dict(
+        found: dict[str, int] = dict(
             self.connection.execute(
                 sa.text(
                     "SELECT a.attname, CASE WHEN t.typtype = 'e' THEN 25 "
@@ -338,9 +341,10 @@ def encode_variant(
 
 
 def variant_of(copy: int, copies: int, variants: int) -> int:
-    """Return the variant copy ``copy`` of ``copies`` is made from: the first block of copies
-    from variant 0, the next from variant 1, and so on (so later variants can be built while
-    the first ones are written).
+    """Return the variant copy ``copy`` of ``copies`` is made from.
+
+    The first block of copies comes from variant 0, the next from variant 1, and so on, so
+    later variants can be built while the first ones are written.
     """
     return copy * variants // copies
 

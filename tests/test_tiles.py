@@ -260,6 +260,7 @@ def test_the_shipped_load_scenario_has_the_promised_shape() -> None:
     assert tiled.copies == 100
     assert per_tile["profiles"] * 100 == 10_000
     assert per_tile["mechanics"] * 100 == 1_000
+    assert per_tile["organizations"] * 100 == 400  # 100 workshops, 300 independents' own shops
     assert per_tile["session_requests"] * 100 == 100_000
     statuses = {
         row[_column("session_requests", "status")] for row in tiled.first["session_requests"]

@@ -310,8 +310,11 @@ def _requests(connection: Connection, sample: int) -> RequestStats:
 
 @dataclass(frozen=True)
 class _Parties:
-    """What one pass over a request column gives: how many distinct ids (all, with a completed
-    request, with a customer profile), and the ``top`` ids, one by one."""
+    """What one pass over a request column gives.
+
+    How many distinct ids (all, with a completed request, with a customer profile), and the
+    ``top`` ids, one by one.
+    """
 
     count: int
     with_completed: int
@@ -320,8 +323,10 @@ class _Parties:
 
 
 def _per_party(connection: Connection, column: str, details: str, join: str, top: int) -> _Parties:
-    """Count the distinct ids of a request column and return (id, total, *details, by_status)
-    of the ``top`` of them, in one scan of the requests."""
+    """Count the distinct ids of a request column, and list the ``top`` of them.
+
+    One scan of the requests; the list holds (id, total, *details, by_status).
+    """
     rows = _rows(
         connection,
         f"""
