@@ -227,7 +227,8 @@ def scenario_run(
     for table, count in result.counts.items():
         typer.echo(f"  {table:<18} {count:>9,}")
     total = sum(result.counts.values())
-    typer.echo(f"  {'total':<18} {total:>9,}  in {seconds:.2f} s ({total / seconds:,.0f} rows/s)")
+    rate = f" ({total / seconds:,.0f} rows/s)" if tiled_scenario else ""
+    typer.echo(f"  {'total':<18} {total:>9,}  in {seconds:.2f} s{rate}")
     if plan.expect:
         measured = _measure(target.url, now=plan.now, expect=targets.parse_targets(plan.expect))
         _print_targets(measured.targets)

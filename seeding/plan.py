@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -403,7 +404,7 @@ def make_plan(
     Raises:
         ScenarioError: On the first name, ref or quota that is wrong.
     """
-    if not scale > 0:
+    if not (scale > 0 and math.isfinite(scale)):
         raise ScenarioError(f"--scale must be a positive number, not {scale}")
     run_seed = scenario.seed if seed is None else seed
     refs: dict[str, str] = {}

@@ -8,6 +8,7 @@ and a run killed half-way leaves nothing behind.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -161,6 +162,8 @@ def prepare_tiled(
             f"{scenario.path.name}: only a scenario with `tiles:` can be written in shards; "
             "drop --shard, or add `tiles: N` to the scenario (see docs/scenarios.md)"
         )
+    if not (scale > 0 and math.isfinite(scale)):
+        raise ScenarioError(f"--scale must be a positive number, not {scale}")
     # The tile is the steps at their own counts; the scale multiplies the copies.
     plan = dataclasses.replace(make_plan(scenario, nodes, seed=seed, scale=1.0), scale=scale)
     copies = tiles.copy_count(scenario.tiles, scale)

@@ -297,3 +297,11 @@ def test_the_cli_writes_a_shard_and_reports_its_rate(pg_url: str, tile_file: str
     refused = CliRunner().invoke(app, ["scenario", "baseline", "--db", pg_url, "--shard", "1/2"])
     assert refused.exit_code == 2
     assert "only a scenario with `tiles:`" in refused.output
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("inf"), float("nan")])
+def test_a_scale_that_is_not_a_positive_number_is_refused(tile_file: str, scale: float) -> None:
+    with pytest.raises(ScenarioError, match="--scale must be a positive number"):
+        runner.prepare_tiled(tile_file, scale=scale)
+    with pytest.raises(ScenarioError, match="--scale must be a positive number"):
+        runner.prepare("baseline", scale=scale)
