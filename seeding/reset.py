@@ -117,10 +117,13 @@ class RunInfo:
     started_at: datetime
     #: How many rows the run wrote.
     rows: int
+    #: ``K/N`` for one shard of a tiled scenario.
+    shard: str | None = None
 
     def describe(self) -> str:
         """Return ``id (scenario, seed, when, rows)`` for a message."""
         scale = f", scale {self.scale:g}" if self.scale != 1 else ""
+        scale += f", shard {self.shard}" if self.shard else ""
         return (
             f"{self.id} ({self.scenario}, seed {self.seed}{scale}, "
             f"{self.started_at.isoformat(timespec='seconds')}, {self.rows:,} rows)"
@@ -483,15 +486,19 @@ def _plan(
 
 def _runs(connection: Connection) -> tuple[RunInfo, ...]:
     table = ledger.runs
+    # A ledger written before shards existed has no shard column (a reset only reads it).
+    columns = sa.inspect(connection).get_columns("runs", schema=ledger.SCHEMA)
+    sharded = any(column["name"] == "shard" for column in columns)
+    shard = table.c.shard if sharded else sa.null().label("shard")
     rows = connection.execute(
         sa.select(
             table.c.id, table.c.scenario, table.c.seed, table.c.scale, table.c.started_at,
-            table.c.rows,
+            table.c.rows, shard,
         ).order_by(table.c.started_at, table.c.id)
     ).all()
     return tuple(
         RunInfo(id=row.id, scenario=row.scenario, seed=row.seed, scale=row.scale,
-                started_at=row.started_at, rows=row.rows)
+                started_at=row.started_at, rows=row.rows, shard=row.shard)
         for row in rows
     )
 

@@ -286,12 +286,16 @@ def test_the_cli_writes_a_shard_and_reports_its_rate(pg_url: str, tile_file: str
 
     from seeding.cli import app
 
-    result = CliRunner().invoke(app, ["scenario", tile_file, "--db", pg_url, "--scale", "0.2", "--shard", "2/2"])
+    result = CliRunner().invoke(
+        app, ["scenario", tile_file, "--db", pg_url, "--scale", "0.2", "--shard", "2/2"]
+    )
     assert result.exit_code == 0, result.output
     assert "scale 0.2, shard 2/2" in result.output
     assert "rows/s" in result.output
     tile_rows = sum(map(len, runner.prepare_tiled(tile_file).first.values()))
-    total = next(line.split() for line in result.output.splitlines() if line.strip().startswith("total"))
+    total = next(
+        line.split() for line in result.output.splitlines() if line.strip().startswith("total")
+    )
     assert int(total[1].replace(",", "")) == tile_rows  # copies 0 and 1: shard 2/2 writes one
 
     refused = CliRunner().invoke(app, ["scenario", "baseline", "--db", pg_url, "--shard", "1/2"])
@@ -305,3 +309,30 @@ def test_a_scale_that_is_not_a_positive_number_is_refused(tile_file: str, scale:
         runner.prepare_tiled(tile_file, scale=scale)
     with pytest.raises(ScenarioError, match="--scale must be a positive number"):
         runner.prepare("baseline", scale=scale)
+
+
+def test_reset_names_the_shards_and_removes_one(pg_url: str, tile_file: str) -> None:
+    from seeding import reset
+
+    first = runner.run_scenario(tile_file, database_url=pg_url, scale=0.2, shard="1/2")
+    second = runner.run_scenario(tile_file, database_url=pg_url, scale=0.2, shard="2/2")
+    dry = reset.reset_database(pg_url, dry_run=True)
+    assert {run.shard for run in dry.plan.runs} == {"1/2", "2/2"}
+    assert "shard 2/2" in " ".join(run.describe() for run in dry.plan.runs)
+    done = reset.reset_database(pg_url, run_id=first.run_id)
+    assert done.deleted == first.counts
+    left = _dump(pg_url)
+    assert {name: len(rows) for name, rows in left.items() if rows} == second.counts
+
+
+def test_reset_reads_a_ledger_from_before_shards(pg_url: str) -> None:
+    from seeding import reset
+
+    runner.run_scenario("baseline", database_url=pg_url)
+    engine = database.engine_for(pg_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE seeding.runs DROP COLUMN shard"))
+    engine.dispose()
+    dry = reset.reset_database(pg_url, dry_run=True)
+    assert [run.shard for run in dry.plan.runs] == [None]
+    assert dry.plan.total == 73
