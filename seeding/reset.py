@@ -269,7 +269,8 @@ def execute(connection: Connection, plan: ResetPlan) -> dict[str, int]:
         deleted: dict[str, int] = {}
         # A row-by-row key check of a bulk delete scans the child table per row: set the
         # app's keys aside and add them back (each checks every row once).
-        keys = constraints.drop_foreign_keys(connection) if plan.total >= constraints.BULK_ROWS else []
+        bulk = plan.total >= constraints.BULK_ROWS
+        keys = constraints.drop_foreign_keys(connection) if bulk else []
         for table in reversed(APP_TABLES):
             if table.name in plan.absent_tables:
                 continue
