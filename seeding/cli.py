@@ -14,9 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from seeding import (
-    database, doctor, embedded, guard, report, reset, runner, scenario_file, targets, tiles,
-)
+from seeding import database, doctor, embedded, guard, report, reset, targets
 from seeding.errors import ResetBlockedError, SeedingError
 
 app = typer.Typer(
@@ -174,6 +172,8 @@ def db_stop() -> None:
 @clean_errors
 def scenarios_list() -> None:
     """List the shipped scenarios with their one-line descriptions."""
+    from seeding import scenario_file  # the scenario files' parser, only when needed
+
     for name, path in scenario_file.shipped().items():
         spec, _ = scenario_file.read_spec(path)
         typer.echo(f"{name:<12} {spec.description}")
@@ -196,6 +196,9 @@ def scenario_run(
     ] = False,
 ) -> None:
     """Seed the database with a scenario, in one transaction; a rerun replaces its rows."""
+    # The factories and the bulk path load only for the commands that write scenarios.
+    from seeding import runner, scenario_file, tiles
+
     started = time.perf_counter()
     parsed = tiles.Shard.parse(shard) if shard is not None else None
     tiled_scenario = parsed is not None or scenario_file.load(name)[0].tiles is not None
@@ -293,6 +296,8 @@ def report_command(
     output: Annotated[str | None, typer.Option(help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Audit a database with the app's tables (read only): metrics, integrity, targets."""
+    from seeding import scenario_file
+
     if fmt not in ("table", "markdown", "json"):
         raise fail(f"--format {fmt!r} is not one of table, markdown, json")
     expect = targets.parse_targets(scenario_file.load(scenario)[0].expect) if scenario else []
