@@ -197,11 +197,11 @@ def scenario_run(
 ) -> None:
     """Seed the database with a scenario, in one transaction; a rerun replaces its rows."""
     # The factories and the bulk path load only for the commands that write scenarios.
-    from seeding import runner, scenario_file, tiles
+    from seeding import runner, tiles
 
     started = time.perf_counter()
     parsed = tiles.Shard.parse(shard) if shard is not None else None
-    tiled_scenario = parsed is not None or scenario_file.load(name)[0].tiles is not None
+    tiled_scenario = runner.is_tiled(name, parsed)
     with _status("checking and building the scenario"):
         if tiled_scenario:
             tiled = runner.prepare_tiled(name, seed=seed, scale=scale, shard=parsed or tiles.WHOLE)

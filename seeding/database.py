@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -137,6 +137,15 @@ def describe(error: sa_exc.DBAPIError) -> str:
     if error.orig is not None:
         return str(error.orig).strip().splitlines()[0]
     return str(error).splitlines()[0]
+
+
+def driver_message(error: BaseException) -> str | None:
+    """Return the first line of a psycopg error raised outside SQLAlchemy (a COPY), or None
+    when the error is not psycopg's."""
+    if not type(error).__module__.startswith("psycopg"):
+        return None
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def missing_tables(connection: Connection) -> list[str]:

@@ -22,9 +22,8 @@ from seeding.schema import APP_TABLES
 
 SCHEMA = "seeding"
 
-#: The advisory-lock key every run and reset holds for its transaction. ``seeding.runner``
-#: defines the same value as ``RUN_LOCK_KEY`` (a test keeps the two equal): this module is the
-#: one that reset may import without pulling in the factories.
+#: The advisory-lock key every run and reset holds for its transaction (defined here, where
+#: reset can import it without pulling in the factories).
 RUN_LOCK_KEY = 0x5EED_0002
 metadata = sa.MetaData(schema=SCHEMA)
 

@@ -201,7 +201,7 @@ class _Checker:
         out: dict[str, Any] = {}
         for key, value in values.items():
             if key not in accepted or key in RELATIONS[kind]:
-                hint = f"; relations go under `with:`" if key in RELATIONS[kind] else ""
+                hint = "; relations go under `with:`" if key in RELATIONS[kind] else ""
                 raise self.fail(
                     [*loc, key], f"{where}.{key}",
                     f"unknown field {key!r} of {kind}{_closest(key, accepted)}{hint}",

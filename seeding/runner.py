@@ -27,8 +27,6 @@ from seeding.scenario_file import load
 from seeding.schema import APP_TABLES, Base
 from seeding.tiles import Shard
 
-#: The advisory-lock key every run and reset holds for its transaction.
-RUN_LOCK_KEY = ledger.RUN_LOCK_KEY
 
 Notify = Callable[[str], None]
 #: Called with how many more rows were written.
@@ -63,6 +61,23 @@ def prepare(name_or_path: str, *, seed: int | None = None, scale: float = 1.0) -
     return plan, build(plan)
 
 
+def is_tiled(name_or_path: str, shard: Shard | None = None) -> bool:
+    """Return whether a run of this scenario takes the tiled path (it has ``tiles:``, or a
+    shard was asked for, which only a tiled scenario accepts).
+
+    Raises:
+        ScenarioError: When the scenario cannot be loaded.
+    """
+    return shard is not None or load(name_or_path)[0].tiles is not None
+
+
+def _open_run(connection: sa.Connection, *, wait: bool, notify: Notify | None) -> None:
+    """Take the run lock, then create the app's tables and the ledger where missing."""
+    ledger.hold_run_lock(connection, wait=wait, notify=notify)
+    Base.metadata.create_all(connection, checkfirst=True)
+    ledger.ensure(connection)
+
+
 def _refused(error: Exception) -> Exception:
     """Return the one-line error a failed write is reported with (or the error itself)."""
     if isinstance(error, sa_exc.IntegrityError):
@@ -72,8 +87,8 @@ def _refused(error: Exception) -> Exception:
         )
     if isinstance(error, sa_exc.DBAPIError):
         return DatabaseError(f"the run failed and wrote nothing: {database.describe(error)}")
-    if type(error).__module__.startswith("psycopg"):  # raised by psycopg outside SQLAlchemy (COPY)
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    first = database.driver_message(error)  # raised by psycopg outside SQLAlchemy (COPY)
+    if first is not None:
         return DatabaseError(f"the run failed and wrote nothing: {first}")
     return error
 
@@ -97,9 +112,7 @@ def write_built(
     ids = [row.id for row in built.rows]  # type: ignore[attr-defined]
     try:
         with engine.begin() as connection:
-            ledger.hold_run_lock(connection, wait=wait, notify=notify)
-            Base.metadata.create_all(connection, checkfirst=True)
-            ledger.ensure(connection)
+            _open_run(connection, wait=wait, notify=notify)
             replaced = ledger.delete_runs(connection, ledger.runs_to_replace(connection, plan.scenario, ids))
             counts = writer.write(connection, built.rows)
             ledger.record(
@@ -208,9 +221,7 @@ def write_tiled(
             }
             with engine.begin() as connection:
                 # Shards of one split started together take turns, each in its own transaction.
-                ledger.hold_run_lock(connection, wait=wait, notify=notify)
-                Base.metadata.create_all(connection, checkfirst=True)
-                ledger.ensure(connection)
+                _open_run(connection, wait=wait, notify=notify)
                 replace = (
                     ledger.shards_to_replace(
                         connection, plan.scenario, seed=plan.seed, scale=plan.scale, shard=shard
@@ -273,7 +284,7 @@ def run_scenario(
         shard = Shard.parse(shard)
     engine = None
     try:
-        if shard is not None or load(name_or_path)[0].tiles is not None:
+        if is_tiled(name_or_path, shard):
             tiled = prepare_tiled(name_or_path, seed=seed, scale=scale, shard=shard or tiles.WHOLE)
             engine = database.engine_for(database_url)
             result = write_tiled(engine, tiled, wait=wait, notify=notify, progress=progress)

@@ -185,6 +185,7 @@ class Encoder:
         driver = connection.connection.driver_connection
         assert driver is not None
         self.transformer = Transformer(driver)
+        self._oids: dict[tuple[str, tuple[str, ...]], list[int]] = {}
 
     def column_oids(self, table: str, columns: Sequence[str]) -> list[int]:
         """Return the live column types (an enum or domain as its text or base type).
@@ -193,6 +194,12 @@ class Encoder:
             SchemaError: When the table or one of the columns is missing.
 
         """
+        key = (table, tuple(columns))
+        if key not in self._oids:
+            self._oids[key] = self._read_oids(table, columns)
+        return self._oids[key]
+
+    def _read_oids(self, table: str, columns: Sequence[str]) -> list[int]:
         found: dict[str, int] = dict(
             self.connection.execute(
                 sa.text(

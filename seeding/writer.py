@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
-from seeding.database import describe
+from seeding.database import describe, driver_message
 from seeding.errors import DatabaseError
 from seeding.schema import APP_TABLES, Base
 
@@ -73,10 +73,10 @@ def copy_rows(connection: Connection, table: str, rows: Iterable[tuple[Any, ...]
     except sa.exc.DBAPIError as error:
         raise DatabaseError(f"writing {table} failed: {describe(error)}") from None
     except Exception as error:  # psycopg's own errors, raised outside SQLAlchemy
-        if type(error).__module__.startswith("psycopg"):
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise DatabaseError(f"writing {table} failed: {first}") from None
-        raise
+        first = driver_message(error)
+        if first is None:
+            raise
+        raise DatabaseError(f"writing {table} failed: {first}") from None
     return count
 
 

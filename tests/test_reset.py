@@ -622,10 +622,6 @@ def test_a_change_after_the_confirmation_deletes_nothing(
 # Locks: a reset never interleaves with a run, nor with the app's writes.
 
 
-def test_lock_key_is_the_runners() -> None:
-    assert ledger.RUN_LOCK_KEY == runner.RUN_LOCK_KEY
-
-
 def test_no_wait_fails_at_once_while_a_run_holds_the_lock(
     pg_url: str, baseline: runner.RunResult
 ) -> None:

@@ -146,7 +146,7 @@ def _beside(connection: Connection) -> Iterator[Connection | None]:
     snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
     try:
         other = connection.engine.connect().execution_options(isolation_level="REPEATABLE READ")
-    except sa.exc.DBAPIError:
+    except sa_exc.DBAPIError:
         yield None
         return
     try:
