@@ -99,6 +99,7 @@ def cities_in(province: str) -> tuple[City, ...]:
 
     Raises:
         ValueError: When no city of that province is known.
+
     """
     found = tuple(city for city in CITIES if city.province == province)
     if not found:
@@ -112,6 +113,7 @@ def city_named(name: str) -> City:
 
     Raises:
         ValueError: When the city is not one the factories know.
+
     """
     try:
         return CITIES_BY_NAME[name]
@@ -165,14 +167,12 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def sql_postal_prefix_matches(postal_column: str, province_column: str) -> str:
     """Return a SQL condition: the postal code's first letter belongs to the province."""
-    pairs = " OR ".join(
-        f"(upper(left({postal_column}, 1)) = '{letter}' AND {province_column} IN "
-        + "("
-        + ", ".join(f"'{p}'" for p in provinces)
-        + "))"
+    # A simple CASE reads the first letter once (18 ORs read it up to 18 times per row).
+    branches = " ".join(
+        f"WHEN '{letter}' THEN {province_column} IN ({', '.join(repr(p) for p in provinces)})"
         for letter, provinces in POSTAL_PREFIXES.items()
     )
-    return f"({pairs})"
+    return f"(CASE upper(left({postal_column}, 1)) {branches} ELSE false END)"
 
 
 def sql_city_values() -> str:

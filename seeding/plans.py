@@ -40,7 +40,8 @@ def plans_for(session_type: str) -> tuple[Plan, ...]:
 
 def sql_plan_fits_type(plan_column: str, type_column: str) -> str:
     """Return a SQL condition that is true when the plan belongs to the session type."""
-    pairs = " OR ".join(
-        f"({plan_column} = '{p.code}' AND {type_column}::text = '{p.session_type}')" for p in PLANS
+    # A simple CASE reads the plan once per row; an unknown plan (or none) fits no type.
+    branches = " ".join(
+        f"WHEN '{p.code}' THEN {type_column}::text = '{p.session_type}'" for p in PLANS
     )
-    return f"({pairs})"
+    return f"(CASE {plan_column} {branches} ELSE false END)"

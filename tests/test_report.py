@@ -18,7 +18,7 @@ import factories
 from factories import MechanicFactory, SessionFactory, SessionRequestFactory
 from seeding import database, integrity, writer
 from seeding.errors import DatabaseError, SchemaError
-from seeding.report import build_report, render
+from seeding.report import build_report, lanes, render
 from seeding.report.build import translated_errors
 from seeding.report.model import span_days
 from seeding.schema import MODELS
@@ -609,3 +609,140 @@ def test_each_rule_reports_the_row_that_breaks_it(clean_engine: sa.Engine, rule:
     assert found[rule].violations >= 1
     assert str(broken_id) in found[rule].sample_ids
 
+
+
+# --- lanes: the report's queries on two connections that read one snapshot --------------------
+
+
+def _report_on(engine: sa.Engine, isolation: str) -> dict[str, Any]:
+    with engine.connect().execution_options(isolation_level=isolation) as connection:
+        report = build_report(connection, now=CLOCK, sample=5, top=5).to_dict()
+        connection.rollback()
+    return report
+
+
+def test_two_lanes_give_the_report_of_one(clean_engine: sa.Engine) -> None:
+    with clean_engine.connect().execution_options(isolation_level="REPEATABLE READ") as c:
+        with lanes.opened(c, {}) as connections:
+            assert len(connections) == 2
+        c.rollback()
+    two = _report_on(clean_engine, "REPEATABLE READ")
+    one = _report_on(clean_engine, "READ COMMITTED")
+    assert two == one
+    assert two["session_requests"]["total"] == 24
+
+
+def test_every_lane_reads_the_snapshot_of_the_first(clean_engine: sa.Engine) -> None:
+    count = "SELECT count(*) FROM profiles"
+    with clean_engine.connect().execution_options(isolation_level="REPEATABLE READ") as c:
+        before = c.execute(sa.text(count)).scalar_one()
+        with lanes.opened(c, {}) as connections:
+            with clean_engine.begin() as other:  # committed after the snapshot was taken
+                other.execute(sa.text(
+                    "INSERT INTO profiles (id, role) VALUES (gen_random_uuid(), 'customer')"))
+            try:
+                seen = [lane.execute(sa.text(count)).scalar_one() for lane in connections]
+            finally:
+                c.rollback()
+    with clean_engine.begin() as other:
+        after = other.execute(sa.text(count)).scalar_one()
+        other.execute(sa.text("DELETE FROM profiles WHERE full_name IS NULL AND email IS NULL"))
+    assert seen == [before, before]
+    assert after == before + 1
+
+
+def test_a_transaction_with_its_own_writes_is_reported_whole(clean_engine: sa.Engine) -> None:
+    with clean_engine.connect().execution_options(isolation_level="REPEATABLE READ") as c:
+        c.execute(sa.text("DELETE FROM session_requests WHERE id = (SELECT min(id::text)::uuid "
+                          "FROM session_requests)"))
+        with lanes.opened(c, {}) as connections:
+            alone = len(connections)
+        report = build_report(c, now=CLOCK)
+        c.rollback()
+    assert alone == 1
+    assert report.session_requests.total == 23
+
+
+def test_a_failed_job_stops_the_lanes_and_its_error_reaches_the_caller() -> None:
+    ran: list[str] = []
+
+    def job(name: str, fails: bool = False) -> lanes.Job:
+        def run(connection: Any) -> str:
+            ran.append(name)
+            if fails:
+                raise DatabaseError(f"{name} failed")
+            return name
+        return run
+
+    # The scheduling only hands the connections to the jobs, so any object stands for one.
+    one: Any = [object()]
+    with pytest.raises(DatabaseError, match="b failed"):
+        lanes.run({"a": job("a"), "b": job("b", fails=True), "c": job("c")}, one)
+    assert ran == ["a", "b"]
+    two: Any = [object(), object()]
+    done = lanes.run({"a": job("a"), "b": job("b"), "c": job("c")}, two)
+    assert done == {"a": "a", "b": "b", "c": "c"}
+
+
+def test_a_status_outside_the_vocabulary_is_counted_by_name(clean_engine: sa.Engine) -> None:
+    with clean_engine.connect() as connection:
+        try:
+            connection.execute(sa.text(
+                "ALTER TABLE session_requests DROP CONSTRAINT session_requests_status_check"))
+            customer = connection.execute(sa.text(
+                "UPDATE session_requests SET status = 'on_hold' WHERE id = (SELECT id FROM "
+                "session_requests WHERE customer_id = (SELECT customer_id FROM session_requests "
+                "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1) ORDER BY id LIMIT 1) "
+                "RETURNING customer_id")).scalar_one()
+            report = build_report(connection, now=CLOCK, top=1)
+        finally:
+            connection.rollback()
+    assert report.session_requests.by_status["on_hold"] == 1
+    (first,) = report.customers.per_customer
+    assert first.id == str(customer)
+    assert first.by_status["on_hold"] == 1
+    assert sum(first.by_status.values()) == first.total
+
+
+def test_a_follow_up_needs_a_parent_of_the_same_customer(clean_engine: sa.Engine) -> None:
+    rule = "follow-ups point at an earlier finished session of the customer"
+    with clean_engine.connect() as connection:
+        try:
+            request, customer, created = connection.execute(sa.text(
+                "SELECT id, customer_id, created_at FROM session_requests "
+                "WHERE NOT is_follow_up ORDER BY id LIMIT 1")).one()
+            # A completed session of no request becomes this customer's, ended before.
+            parent = connection.execute(sa.text(
+                "UPDATE sessions SET customer_user_id = :customer, "
+                "started_at = :created - interval '3 hours', "
+                "ended_at = :created - interval '3 hours' + duration_minutes * interval '1 minute' "
+                "WHERE id = (SELECT s.id FROM sessions s WHERE s.status = 'completed' AND NOT "
+                "EXISTS (SELECT FROM session_requests r WHERE r.session_id = s.id) "
+                "ORDER BY s.id LIMIT 1) RETURNING id"),
+                {"customer": customer, "created": created}).scalar_one()
+            connection.execute(sa.text(
+                "UPDATE session_requests SET is_follow_up = true, follow_up_type = 'same_issue', "
+                "parent_session_id = :parent WHERE id = :id"), {"parent": parent, "id": request})
+            kept = {r.rule: r.violations for r in build_report(connection, now=CLOCK).integrity}
+            connection.execute(sa.text(
+                "UPDATE sessions SET customer_user_id = NULL WHERE id = :id"), {"id": parent})
+            broken = {r.rule: r for r in build_report(connection, now=CLOCK).integrity}
+        finally:
+            connection.rollback()
+    assert kept[rule] == 0
+    assert broken[rule].violations == 1
+    assert broken[rule].sample_ids == (str(request),)
+
+
+def test_a_rule_that_did_not_run_is_an_error_not_a_pass(clean_engine: sa.Engine) -> None:
+    with clean_engine.connect() as connection:
+        tables = integrity.check_tables(connection, CLOCK)
+        first_pass = integrity.check_requests(
+            connection, CLOCK, rules=integrity.REQUEST_PASSES[0])
+        with pytest.raises(ValueError, match="did not run"):
+            integrity.in_rule_order(tables, first_pass)
+        with pytest.raises(ValueError, match="not rules about requests"):
+            integrity.check_requests(connection, CLOCK, rules=["emails at reserved domains"])
+        with pytest.raises(ValueError, match="not rules with a query"):
+            integrity.check_tables(connection, CLOCK, rules=["brand requests name a brand"])
+    assert set(integrity.REQUEST_PASSES[0]).isdisjoint(integrity.REQUEST_PASSES[1])

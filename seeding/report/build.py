@@ -8,14 +8,14 @@ never reported as zeros.
 
 from __future__ import annotations
 
-import uuid
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ from seeding import integrity
 from seeding.database import describe
 from seeding.errors import DatabaseError, SchemaError
 from seeding.mechanic_types import sql_mechanic_type
+from seeding.report import lanes
 from seeding.report.model import (
     NULL_KEY,
     CustomerActivity,
@@ -44,6 +45,7 @@ from seeding.report.model import (
 )
 from seeding.schema import APP_TABLES
 from seeding.targets import Target
+from seeding.vocabularies import REQUEST_STATUSES
 
 #: A mechanic's profile is complete when all of these hold (the audit's "complete profile").
 SQL_MECHANIC_COMPLETE = (
@@ -66,8 +68,6 @@ MECHANIC_PROFILE_FIELDS: dict[str, str] = {
 
 #: A customer's geography is complete when every one of these columns is set.
 CUSTOMER_GEO_COLUMNS = ("address_line1", "city", "province", "postal_code", "latitude", "longitude")
-
-_MINUTES = "extract(epoch FROM accepted_at - created_at)::numeric / 60"
 
 #: The memory each sort or hash of the report may use (PostgreSQL's default, 4MB, sends the
 #: joins of a million requests to disk: about 1.5 times slower).
@@ -102,60 +102,54 @@ def build_report(
     """
     with translated_errors():
         check_schema(connection)
-        if connection.in_transaction():
-            connection.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         if now is None:
             now = connection.execute(sa.text("SELECT now()")).scalar_one()
         moment = now
-        with _beside(connection) as other, ThreadPoolExecutor(max_workers=1) as pool:
-            # The integrity rules run on a second connection that shares the snapshot, while
-            # the metrics run here (a million requests: about 5.5 s instead of 7).
-            rules = pool.submit(integrity.check, other, moment) if other is not None else None
-            requests = _requests(connection, sample)
-            customers = _customers(connection, top)
-            mechanics = _mechanics(connection, top)
-            workshops = _workshops(connection)
-            sessions = _sessions(connection)
-            found = rules.result() if rules is not None else integrity.check(connection, moment)
+        top = max(int(top), 0)
+        # The longest first, so that the lanes end at about the same time.
+        jobs: dict[str, lanes.Job] = {
+            **{
+                f"requests {index}": partial(integrity.check_requests, now=moment, rules=rules)
+                for index, rules in enumerate(integrity.REQUEST_PASSES)
+            },
+            "parties": partial(_parties, top=top),
+            "request figures": _request_figures,
+            **{
+                rule: partial(integrity.check_tables, now=moment, rules=(rule,))
+                for rule in integrity.TABLE_RULES
+            },
+            "sessions": _sessions,
+            "sample": partial(_sample, sample=max(int(sample), 0)),
+            "mechanic profiles": partial(_mechanic_profiles, top=top),
+            "customer profiles": _customer_profiles,
+            "workshops": _workshops,
+        }
+        with lanes.opened(connection, {"work_mem": WORK_MEM}) as connections:
+            done = lanes.run(jobs, connections)
+        customer_parties, mechanic_parties = done["parties"]
+        figures: RequestStats = done["request figures"]
+        requests = dataclasses.replace(
+            figures,
+            sample=done["sample"],
+            without_customer_profile=figures.without_customer_profile
+            + customer_parties.requests_without_profile,
+        )
+        found = integrity.in_rule_order(
+            *(done[f"requests {index}"] for index in range(len(integrity.REQUEST_PASSES))),
+            *(done[rule] for rule in integrity.TABLE_RULES),
+        )
         report = Report(
             now=now,
             session_requests=requests,
-            customers=customers,
-            mechanics=mechanics,
-            workshops=workshops,
-            sessions=sessions,
+            customers=_customers(done["customer profiles"], customer_parties),
+            mechanics=_mechanics(done["mechanic profiles"], mechanic_parties),
+            workshops=done["workshops"],
+            sessions=done["sessions"],
             integrity=tuple(
                 IntegrityResult(v.rule, v.count, tuple(str(i) for i in v.sample)) for v in found
             ),
         )
     return report.with_targets(targets) if targets else report
-
-
-@contextmanager
-def _beside(connection: Connection) -> Iterator[Connection | None]:
-    """Yield a second connection reading the same snapshot as ``connection``, or None.
-
-    Only a REPEATABLE READ (or SERIALIZABLE) transaction has one snapshot to share; any
-    other connection, or a server that cannot give a second one, gets None, and the report
-    runs its queries one after the other.
-    """
-    level = connection.execute(sa.text("SHOW transaction_isolation")).scalar_one()
-    if level not in ("repeatable read", "serializable"):
-        yield None
-        return
-    snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
-    try:
-        other = connection.engine.connect().execution_options(isolation_level="REPEATABLE READ")
-    except sa_exc.DBAPIError:
-        yield None
-        return
-    try:
-        other.execute(sa.text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-        other.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-        yield other
-    finally:
-        other.rollback()
-        other.close()
 
 
 def check_schema(connection: Connection) -> None:
@@ -220,159 +214,251 @@ def _key(value: Any) -> str:
     return NULL_KEY if value is None else str(value)
 
 
-def _minutes(value: Decimal | float | None) -> float | None:
-    return None if value is None else float(value)
+#: The columns of the requests that the report breaks the requests down by.
+_BREAKDOWNS = ("status", "session_type", "routing_type", "request_type")
 
 
-def _requests(connection: Connection, sample: int) -> RequestStats:
-    row = _rows(
+def _request_figures(connection: Connection) -> RequestStats:
+    """Measure the requests in one pass, grouped by every breakdown at once.
+
+    The sample is left empty and ``without_customer_profile`` counts only the requests
+    without a ``customer_id``: the jobs ``sample`` and ``customer parties`` give the rest.
+
+    The few hundred groups (status x session type x routing x request type x assigned) come
+    back with their counts, sums, minima and maxima, and are added up here: one scan
+    instead of one per breakdown. The casts to text run once per group.
+    """
+    rows = _rows(
         connection,
-        f"""
-        SELECT count(*) AS total,
-               count(mechanic_id) AS assigned,
-               count(*) FILTER (WHERE status = 'cancelled' AND mechanic_id IS NULL)
-                   AS cancelled_before,
-               count(*) FILTER (WHERE status = 'cancelled' AND mechanic_id IS NOT NULL)
-                   AS cancelled_after,
-               count(accepted_at) AS responses,
-               round(avg({_MINUTES}), 2) AS avg_minutes,
-               round(min({_MINUTES}), 2) AS min_minutes,
-               round(max({_MINUTES}), 2) AS max_minutes,
-               min(created_at) AS oldest,
-               max(created_at) AS newest,
+        """
+        SELECT status::text, session_type::text, routing_type::text, request_type::text,
+               mechanic_id IS NOT NULL AS assigned, count(*) AS n,
+               count(accepted_at) AS responses, sum(accepted_at - created_at) AS waited,
+               min(accepted_at - created_at) AS shortest, max(accepted_at - created_at) AS longest,
+               min(created_at) AS oldest, max(created_at) AS newest,
                count(workshop_id) AS with_workshop,
                count(preferred_workshop_id) AS with_preferred_workshop,
                count(preferred_mechanic_id) AS with_preferred_mechanic,
                count(*) FILTER (WHERE is_follow_up) AS follow_ups,
-               count(*) FILTER (WHERE is_urgent) AS urgent
+               count(*) FILTER (WHERE is_urgent) AS urgent,
+               count(*) - count(customer_id) AS without_customer
         FROM session_requests
+        GROUP BY status, session_type, routing_type, request_type, mechanic_id IS NOT NULL
         """,
-    )[0]
-    by: dict[str, dict[str, int]] = defaultdict(dict)
-    # One scan for the four breakdowns; GROUPING() says which set a row belongs to.
-    for grouping, status, session_type, routing_type, request_type, count in _rows(
-        connection,
-        """
-        SELECT GROUPING(status, session_type, routing_type, request_type),
-               status, session_type, routing_type, request_type, count(*)
-        FROM (SELECT status::text AS status, session_type::text AS session_type,
-                     routing_type::text AS routing_type, request_type::text AS request_type
-              FROM session_requests) r
-        GROUP BY GROUPING SETS ((status), (session_type), (routing_type), (request_type))
-        ORDER BY 1, count(*) DESC, 2, 3, 4, 5
-        """,
-    ):
-        dimension, value = {
-            0b0111: ("status", status),
-            0b1011: ("session_type", session_type),
-            0b1101: ("routing_type", routing_type),
-            0b1110: ("request_type", request_type),
-        }[grouping]
-        by[dimension][_key(value)] = int(count)
-    without_profile = connection.execute(
-        sa.text(
-            "SELECT count(*) FROM session_requests r "
-            "WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.id = r.customer_id)"
-        )
-    ).scalar_one()
+    )
+    by: dict[str, dict[str, int]] = {name: defaultdict(int) for name in _BREAKDOWNS}
+    for row in rows:
+        for index, name in enumerate(_BREAKDOWNS):
+            by[name][_key(row[index])] += int(row.n)
+    responses = sum(int(row.responses) for row in rows)
+    waited, shortest, longest = (_present(rows, c) for c in ("waited", "shortest", "longest"))
+    cancelled = [row for row in rows if row.status == "cancelled"]
+    return RequestStats(
+        total=sum(int(row.n) for row in rows),
+        by_status=_most_first(by["status"]),
+        by_session_type=_most_first(by["session_type"]),
+        by_routing_type=_most_first(by["routing_type"]),
+        by_request_type=_most_first(by["request_type"]),
+        assigned=sum(int(row.n) for row in rows if row.assigned),
+        cancelled_before_assignment=sum(int(row.n) for row in cancelled if not row.assigned),
+        cancelled_after_assignment=sum(int(row.n) for row in cancelled if row.assigned),
+        response_minutes=ResponseMinutes(
+            count=responses,
+            avg=_in_minutes(sum(waited, timedelta()), responses) if waited else None,
+            min=_in_minutes(min(shortest), 1) if shortest else None,
+            max=_in_minutes(max(longest), 1) if longest else None,
+        ),
+        oldest=min(_present(rows, "oldest"), default=None),
+        newest=max(_present(rows, "newest"), default=None),
+        with_workshop=sum(int(row.with_workshop) for row in rows),
+        with_preferred_workshop=sum(int(row.with_preferred_workshop) for row in rows),
+        with_preferred_mechanic=sum(int(row.with_preferred_mechanic) for row in rows),
+        follow_ups=sum(int(row.follow_ups) for row in rows),
+        urgent=sum(int(row.urgent) for row in rows),
+        without_customer_profile=sum(int(row.without_customer) for row in rows),
+        sample=(),
+    )
+
+
+def _present(rows: Sequence[Any], column: str) -> list[Any]:
+    return [value for row in rows if (value := getattr(row, column)) is not None]
+
+
+def _most_first(counts: dict[str, int]) -> dict[str, int]:
+    """Return counts ordered by count, most first, then by key ((none) last among equals)."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0] == NULL_KEY, item[0])))
+
+
+def _in_minutes(span: timedelta, count: int) -> float:
+    """Return ``span / count`` in minutes rounded to 2 decimals, half away from zero (as SQL)."""
+    microseconds = Decimal((span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds)
+    minutes = microseconds / Decimal(count * 60_000_000)
+    return float(minutes.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _sample(connection: Connection, sample: int) -> tuple[SampleRequest, ...]:
+    """Return the first ``sample`` requests by ``created_at`` (then id)."""
+    # The casts run on the few rows kept, not on every row the sort reads.
     first = _rows(
         connection,
-        "SELECT id, status::text, session_type::text, created_at FROM session_requests "
-        "ORDER BY created_at, id LIMIT :sample",
+        """
+        SELECT id, status::text, session_type::text, created_at FROM (
+            SELECT id, status, session_type, created_at FROM session_requests
+            ORDER BY created_at, id LIMIT :sample) first
+        ORDER BY created_at, id
+        """,
         sample=max(int(sample), 0),
     )
-    return RequestStats(
-        total=row.total,
-        by_status=by["status"],
-        by_session_type=by["session_type"],
-        by_routing_type=by["routing_type"],
-        by_request_type=by["request_type"],
-        assigned=row.assigned,
-        cancelled_before_assignment=row.cancelled_before,
-        cancelled_after_assignment=row.cancelled_after,
-        response_minutes=ResponseMinutes(
-            count=row.responses,
-            avg=_minutes(row.avg_minutes),
-            min=_minutes(row.min_minutes),
-            max=_minutes(row.max_minutes),
-        ),
-        oldest=row.oldest,
-        newest=row.newest,
-        with_workshop=row.with_workshop,
-        with_preferred_workshop=row.with_preferred_workshop,
-        with_preferred_mechanic=row.with_preferred_mechanic,
-        follow_ups=row.follow_ups,
-        urgent=row.urgent,
-        without_customer_profile=int(without_profile),
-        sample=tuple(SampleRequest(str(r[0]), _key(r[1]), _key(r[2]), r[3]) for r in first),
-    )
+    return tuple(SampleRequest(str(r[0]), _key(r[1]), _key(r[2]), r[3]) for r in first)
+
+
+@dataclass(frozen=True)
+class _Party:
+    """One customer or mechanic of the list, with its requests by status."""
+
+    id: Any
+    total: int
+    #: A customer's: whether a profile exists.
+    has_profile: bool
+    #: A mechanic's name, from its row (None without one).
+    name: str | None
+    #: A customer's profile email, else the requests' copy; a mechanic's, from its row.
+    email: str | None
+    #: A mechanic's type (None without a row).
+    type: str | None
+    by_status: dict[str, int]
 
 
 @dataclass(frozen=True)
 class _Parties:
-    """What one pass over a request column gives.
+    """The customers or the mechanics of the requests, as the pass over the requests gives.
 
-    How many distinct ids (all, with a completed request, with a customer profile), and the
-    ``top`` ids, one by one.
+    How many distinct ids (all; with a completed request; for customers, with a customer
+    profile, and the requests whose customer has no profile at all), and the ``top`` ids,
+    one by one.
     """
 
     count: int
     with_completed: int
     with_customer_profile: int
-    top: list[tuple[Any, ...]]
+    requests_without_profile: int
+    top: list[_Party]
 
 
-def _per_party(connection: Connection, column: str, details: str, join: str, top: int) -> _Parties:
-    """Count the distinct ids of a request column, and list the ``top`` of them.
+def _parties(connection: Connection, top: int) -> tuple[_Parties, _Parties]:
+    """Count the customers and the mechanics of the requests, and list the ``top`` of each.
 
-    One scan of the requests; the list holds (id, total, *details, by_status).
+    One scan of the requests, grouped by customer and by mechanic at once (grouping sets),
+    with a count per known status; a party with another status gets its statuses counted
+    one by one. The summary figures are window aggregates over all the groups, so they come
+    back on every listed row (at least one row per side, so that they always come back).
+
+    Returns:
+        The customers, then the mechanics.
+
     """
+    per_status = ", ".join(
+        f"count(*) FILTER (WHERE status = '{status}') AS s_{i}"
+        for i, status in enumerate(REQUEST_STATUSES)
+    )
+    statuses = ", ".join(f"t.s_{i}" for i in range(len(REQUEST_STATUSES)))
+    known = " + ".join(f"t.s_{i}" for i in range(len(REQUEST_STATUSES)))
+    completed = f"t.s_{REQUEST_STATUSES.index('completed')}"
+    mechanic_type = sql_mechanic_type("m")
     rows = _rows(
         connection,
         f"""
-        WITH totals AS MATERIALIZED (
-            SELECT {column} AS party, count(*)::bigint AS total,
-                   count(*) FILTER (WHERE status = 'completed') AS completed
-            FROM session_requests WHERE {column} IS NOT NULL GROUP BY 1),
-        summary AS (
-            SELECT count(*) AS parties, count(*) FILTER (WHERE completed > 0) AS with_completed,
-                   count(*) FILTER (WHERE EXISTS (SELECT 1 FROM profiles p
-                                                  WHERE p.id = totals.party AND p.role = 'customer'))
-                       AS with_customer_profile
-            FROM totals),
-        top AS (SELECT party, total FROM totals ORDER BY total DESC, party LIMIT :top),
-        per AS (
-            SELECT r.{column} AS party, r.status::text AS status, count(*) AS n,
-                   max(r.customer_email) AS email_copy
-            FROM session_requests r JOIN top ON top.party = r.{column} GROUP BY 1, 2),
-        ranked AS (
-            SELECT top.party, top.total, max(per.email_copy) AS email_copy
-            FROM top JOIN per USING (party) GROUP BY top.party, top.total),
-        listed AS (
-            SELECT ranked.party, ranked.total, {details}, per.status, per.n
-            FROM ranked JOIN per USING (party) {join})
-        SELECT summary.parties, summary.with_completed, summary.with_customer_profile, listed.*
-        FROM summary LEFT JOIN listed ON true
-        ORDER BY listed.total DESC, listed.party, listed.n DESC, listed.status
+        WITH grouped AS MATERIALIZED (
+            SELECT GROUPING(customer_id) = 1 AS of_mechanic,
+                   coalesce(customer_id, mechanic_id) AS party, count(*) AS total, {per_status},
+                   max(customer_email) AS email_copy
+            FROM session_requests GROUP BY GROUPING SETS ((customer_id), (mechanic_id))),
+        customers AS (
+            SELECT false AS of_mechanic, t.party, t.total, t.total - ({known}) AS other,
+                   {statuses}, p.id IS NOT NULL AS has_profile, NULL::text AS name,
+                   coalesce(p.email, t.email_copy) AS email, NULL::text AS type,
+                   count(*) OVER () AS parties,
+                   count(*) FILTER (WHERE {completed} > 0) OVER () AS with_completed,
+                   count(*) FILTER (WHERE p.role = 'customer') OVER () AS with_customer_profile,
+                   sum(t.total) FILTER (WHERE p.id IS NULL) OVER () AS requests_without_profile
+            FROM grouped t LEFT JOIN profiles p ON p.id = t.party
+            WHERE NOT t.of_mechanic AND t.party IS NOT NULL
+            ORDER BY t.total DESC, t.party LIMIT :rows),
+        mechanics AS (
+            SELECT true, t.party, t.total, t.total - ({known}), {statuses}, false, m.name,
+                   m.email, CASE WHEN m.id IS NOT NULL THEN {mechanic_type} END,
+                   count(*) OVER (), count(*) FILTER (WHERE {completed} > 0) OVER (), 0, 0
+            FROM grouped t LEFT JOIN mechanics m ON m.id = t.party
+            WHERE t.of_mechanic AND t.party IS NOT NULL
+            ORDER BY t.total DESC, t.party LIMIT :rows)
+        SELECT * FROM customers UNION ALL SELECT * FROM mechanics
         """,
-        top=max(int(top), 0),
+        rows=max(int(top), 1),
     )
-    found: dict[uuid.UUID, tuple[Any, ...]] = {}
-    statuses: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
-    for row in rows:
-        listed = row[3:]
-        if listed[0] is None:
-            continue
-        found.setdefault(listed[0], tuple(listed[:-2]))
-        statuses[listed[0]][_key(listed[-2])] = int(listed[-1])
+    return (
+        _side(connection, [r for r in rows if not r.of_mechanic], "customer_id", top),
+        _side(connection, [r for r in rows if r.of_mechanic], "mechanic_id", top),
+    )
+
+
+def _side(connection: Connection, rows: list[Any], column: str, top: int) -> _Parties:
+    """Read one side's rows of :func:`_parties` (``column`` names the side)."""
+    if not rows:
+        return _Parties(0, 0, 0, 0, [])
+    listed = rows[:top]
+    # A status the vocabulary does not know: count those parties' statuses one by one.
+    unknown = [row.party for row in listed if row.other]
+    exact = _statuses_of(connection, column, unknown) if unknown else {}
+    first_status = 4
+    width = len(REQUEST_STATUSES)
+    parties = []
+    for row in listed:
+        counts = zip(REQUEST_STATUSES, row[first_status : first_status + width], strict=True)
+        by_status = exact.get(row.party) or _most_first({s: int(n) for s, n in counts if n})
+        parties.append(
+            _Party(
+                id=row.party,
+                total=int(row.total),
+                has_profile=bool(row.has_profile),
+                name=row.name,
+                email=row.email,
+                type=row.type,
+                by_status=by_status,
+            )
+        )
     first = rows[0]
     return _Parties(
-        count=int(first[0]), with_completed=int(first[1]), with_customer_profile=int(first[2]),
-        top=[(*found[party], statuses[party]) for party in found],
+        count=int(first.parties),
+        with_completed=int(first.with_completed),
+        with_customer_profile=int(first.with_customer_profile or 0),
+        requests_without_profile=int(first.requests_without_profile or 0),
+        top=parties,
     )
 
 
-def _customers(connection: Connection, top: int) -> CustomerStats:
+def _statuses_of(
+    connection: Connection, column: str, parties: list[Any]
+) -> dict[Any, dict[str, int]]:
+    """Count the requests of a few parties by status, whatever the statuses are."""
+    counts: dict[Any, dict[str, int]] = defaultdict(dict)
+    for party, status, n in _rows(
+        connection,
+        f"SELECT {column}, status::text, count(*) FROM session_requests "
+        f"WHERE {column} = ANY(:parties) GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+        parties=parties,
+    ):
+        counts[party][_key(status)] = int(n)
+    return {party: _most_first(by_status) for party, by_status in counts.items()}
+
+
+@dataclass(frozen=True)
+class _CustomerProfiles:
+    total: int
+    with_full_geo: int
+    provinces: dict[str, int]
+
+
+def _customer_profiles(connection: Connection) -> _CustomerProfiles:
     full_geo = " AND ".join(f"{column} IS NOT NULL" for column in CUSTOMER_GEO_COLUMNS)
     total, with_full_geo = _rows(
         connection,
@@ -384,29 +470,36 @@ def _customers(connection: Connection, top: int) -> CustomerStats:
         "SELECT province, count(*) FROM profiles WHERE role = 'customer' "
         "AND province IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
     )
-    parties = _per_party(
-        connection,
-        "customer_id",
-        "p.id IS NOT NULL, coalesce(p.email, ranked.email_copy)",
-        "LEFT JOIN profiles p ON p.id = ranked.party",
-        top,
+    return _CustomerProfiles(
+        int(total), int(with_full_geo), {str(p): int(n) for p, n in provinces}
     )
+
+
+def _customers(profiles: _CustomerProfiles, parties: _Parties) -> CustomerStats:
     return CustomerStats(
-        total=total,
+        total=profiles.total,
         active=parties.count,
         with_requests=parties.with_customer_profile,
-        with_full_geo=with_full_geo,
-        provinces={str(p): int(n) for p, n in provinces},
+        with_full_geo=profiles.with_full_geo,
+        provinces=profiles.provinces,
         per_customer=tuple(
             CustomerActivity(
-                id=str(party), email=email, has_profile=bool(has), total=int(n), by_status=st
+                id=str(c.id), email=c.email, has_profile=c.has_profile, total=c.total,
+                by_status=c.by_status,
             )
-            for party, n, has, email, st in parties.top
+            for c in parties.top
         ),
     )
 
 
-def _mechanics(connection: Connection, top: int) -> MechanicStats:
+@dataclass(frozen=True)
+class _MechanicProfiles:
+    #: (type, how many, how many complete), most first.
+    by_type: list[tuple[str, int, int]]
+    incomplete: tuple[IncompleteMechanic, ...]
+
+
+def _mechanic_profiles(connection: Connection, top: int) -> _MechanicProfiles:
     mechanic_type = sql_mechanic_type("m")
     by_type = _rows(
         connection,
@@ -427,31 +520,33 @@ def _mechanics(connection: Connection, top: int) -> MechanicStats:
         FROM mechanics m WHERE NOT {SQL_MECHANIC_COMPLETE}
         ORDER BY m.created_at, m.id LIMIT :top
         """,
-        top=max(int(top), 0),
+        top=top,
     )
-    parties = _per_party(
-        connection,
-        "mechanic_id",
-        f"m.name, m.email, CASE WHEN m.id IS NOT NULL THEN {mechanic_type} END",
-        "LEFT JOIN mechanics m ON m.id = ranked.party",
-        top,
-    )
-    return MechanicStats(
-        total=sum(int(n) for _, n, _ in by_type),
-        participating=parties.count,
-        complete=sum(int(c) for _, _, c in by_type),
-        by_type={t: int(n) for t, n, _ in by_type},
-        complete_by_type={t: int(c) for t, _, c in by_type if c},
-        with_completed_session=parties.with_completed,
+    return _MechanicProfiles(
+        by_type=[(str(t), int(n), int(c)) for t, n, c in by_type],
         incomplete=tuple(
             IncompleteMechanic(str(i), name, email, kind, score, tuple(missing))
             for i, name, email, kind, score, missing in incomplete
         ),
+    )
+
+
+def _mechanics(profiles: _MechanicProfiles, parties: _Parties) -> MechanicStats:
+    by_type = profiles.by_type
+    return MechanicStats(
+        total=sum(n for _, n, _ in by_type),
+        participating=parties.count,
+        complete=sum(c for _, _, c in by_type),
+        by_type={t: n for t, n, _ in by_type},
+        complete_by_type={t: c for t, _, c in by_type if c},
+        with_completed_session=parties.with_completed,
+        incomplete=profiles.incomplete,
         per_mechanic=tuple(
             MechanicActivity(
-                id=str(party), name=name, email=email, type=kind, total=int(n), by_status=st
+                id=str(m.id), name=m.name, email=m.email, type=m.type, total=m.total,
+                by_status=m.by_status,
             )
-            for party, n, name, email, kind, st in parties.top
+            for m in parties.top
         ),
     )
 
@@ -469,19 +564,24 @@ def _workshops(connection: Connection) -> WorkshopStats:
 
 
 def _sessions(connection: Connection) -> SessionStats:
-    by_status = _rows(
-        connection, "SELECT status, count(*) FROM sessions GROUP BY 1 ORDER BY 2 DESC, 1"
-    )
-    completed = _rows(
+    """Count the sessions by status, and the completed ones by their mechanic's type (one scan)."""
+    rows = _rows(
         connection,
         f"""
-        SELECT {sql_mechanic_type("m")}, count(*) FROM sessions s
-        JOIN mechanics m ON m.id = s.mechanic_id WHERE s.status = 'completed'
-        GROUP BY 1 ORDER BY 2 DESC, 1
+        SELECT s.status, CASE WHEN s.status = 'completed' AND m.id IS NOT NULL
+                              THEN {sql_mechanic_type("m")} END AS type, count(*)
+        FROM sessions s LEFT JOIN mechanics m ON m.id = s.mechanic_id
+        GROUP BY 1, 2
         """,
     )
+    by_status: dict[str, int] = defaultdict(int)
+    completed: dict[str, int] = defaultdict(int)
+    for status, kind, n in rows:
+        by_status[_key(status)] += int(n)
+        if kind is not None:
+            completed[kind] += int(n)
     return SessionStats(
-        total=sum(int(n) for _, n in by_status),
-        by_status={_key(s): int(n) for s, n in by_status},
-        completed_by_mechanic_type={t: int(n) for t, n in completed},
+        total=sum(by_status.values()),
+        by_status=_most_first(by_status),
+        completed_by_mechanic_type=_most_first(completed),
     )
