@@ -124,7 +124,7 @@ _REQUEST_CONDITIONS: dict[str, str] = {
          AND (s.id IS NULL OR NOT ({_fitting_session_statuses()})
               OR s.mechanic_id IS DISTINCT FROM r.mechanic_id
               OR s.customer_user_id IS DISTINCT FROM r.customer_id
-              OR s.type::text <> r.session_type::text OR s.plan <> r.plan_code))
+              OR s.type <> r.session_type OR s.plan <> r.plan_code))
         OR ((r.status IN ('pending', 'expired', 'unattended')
              OR (r.status = 'cancelled' AND r.mechanic_id IS NULL)) AND r.session_id IS NOT NULL)
     """,
