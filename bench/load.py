@@ -21,6 +21,7 @@ $SEED_TEST_DATABASE_URL, else the embedded server). Prints the figures and the r
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -128,6 +129,24 @@ def factory_rate(url: str, sample: int) -> float:
     return sample / seconds
 
 
+def _probe(_: object = None) -> float:
+    started = time.perf_counter()
+    sum(range(30_000_000))
+    return time.perf_counter() - started
+
+
+def cpu_probe() -> str:
+    """Return how long a fixed piece of pure Python takes, alone and on two cores at once.
+
+    A shared machine's speed drifts by half within an hour, and its two cores are not always
+    two: printed before and after, the probe says whether two runs' figures can be compared.
+    """
+    alone = _probe()
+    with multiprocessing.Pool(2) as pool:
+        both = max(pool.map(_probe, range(2)))
+    return f"{alone:.2f} s alone, {both:.2f} s two at once"
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -153,7 +172,7 @@ def main() -> None:
     try:
         print(
             f"server: PostgreSQL on {psycopg.conninfo.conninfo_to_dict(server).get('host') or 'socket'}; "
-            f"database {name}; {os.cpu_count()} cores",
+            f"database {name}; {os.cpu_count()} cores; cpu probe {cpu_probe()}",
             flush=True,
         )
         runs: dict[float, tuple[int, float, int]] = {}
@@ -194,6 +213,7 @@ def main() -> None:
             flush=True,
         )
 
+        print(f"cpu probe at the end: {cpu_probe()}", flush=True)
         largest = max(runs)
         rows, seconds, _ = runs[largest]
         rate = rows / seconds
