@@ -2,8 +2,9 @@
 
 On a small server (two cores, as on Supabase's smaller plans) two connections that each run
 plain queries keep both cores busy at less cost than one connection whose queries
-PostgreSQL spreads over its parallel workers: a million requests take about 3 s instead of
-5. So while there is more than one lane, the lanes' queries run without parallel workers.
+PostgreSQL spreads over its parallel workers: measured on a million requests, 4.1 s against
+5.2 s with the parallel workers on, in the same minutes. So while there is more than one
+lane, the lanes' queries run without parallel workers.
 """
 
 from __future__ import annotations
