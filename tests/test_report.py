@@ -663,6 +663,22 @@ def test_a_transaction_with_its_own_writes_is_reported_whole(clean_engine: sa.En
     assert report.session_requests.total == 23
 
 
+def test_a_full_pool_leaves_the_report_on_one_connection(clean_engine: sa.Engine) -> None:
+    full = sa.create_engine(
+        clean_engine.url, pool_size=1, max_overflow=0, pool_timeout=0.2
+    ).execution_options(isolation_level="REPEATABLE READ")
+    try:
+        with full.connect() as connection:
+            with lanes.opened(connection, {}) as connections:
+                alone = len(connections)
+            report = build_report(connection, now=CLOCK, sample=5, top=5).to_dict()
+            connection.rollback()
+    finally:
+        full.dispose()
+    assert alone == 1
+    assert report == _report_on(clean_engine, "REPEATABLE READ")
+
+
 def test_a_failed_job_stops_the_lanes_and_its_error_reaches_the_caller() -> None:
     ran: list[str] = []
 

@@ -32,10 +32,12 @@ def opened(
 ) -> Iterator[list[Connection]]:
     """Yield ``connection`` and up to ``lanes - 1`` more that read its snapshot.
 
-    Only a REPEATABLE READ (or SERIALIZABLE) transaction has one snapshot to share, and only
-    one that has written nothing: other connections would not see its own writes. With any
-    other transaction, or a server that refuses more connections, the list holds
-    ``connection`` alone and the jobs run one after the other on it.
+    Only a REPEATABLE READ (or SERIALIZABLE) transaction has one snapshot to share, only one
+    that has written nothing (other connections would not see its own writes), and not on a
+    server in recovery (a read replica cannot export a snapshot). With any other
+    transaction, or when another connection cannot be had (the server or the engine's pool
+    is full) or cannot take the snapshot, the list holds fewer connections, down to
+    ``connection`` alone, and the jobs run one after the other on it.
 
     Args:
         connection: The caller's connection, in the transaction whose snapshot is read.
@@ -45,23 +47,20 @@ def opened(
 
     """
     connections = [connection]
-    level, has_written = connection.execute(
+    level, has_written, replica = connection.execute(
         sa.text(
             "SELECT current_setting('transaction_isolation'), "
-            "txid_current_if_assigned() IS NOT NULL"
+            "txid_current_if_assigned() IS NOT NULL, pg_is_in_recovery()"
         )
     ).one()
+    shareable = level in ("repeatable read", "serializable") and not has_written and not replica
     try:
-        if lanes > 1 and level in ("repeatable read", "serializable") and not has_written:
+        if lanes > 1 and shareable:
             snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
             for _ in range(lanes - 1):
-                try:
-                    other = connection.engine.connect()
-                except sa_exc.DBAPIError:
+                if (other := _reading(connection.engine, snapshot)) is None:
                     break
-                other = other.execution_options(isolation_level="REPEATABLE READ")
                 connections.append(other)
-                other.execute(sa.text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
         one_by_one = {} if len(connections) == 1 else {"max_parallel_workers_per_gather": "0"}
         for lane in connections:
             if lane.in_transaction():
@@ -72,6 +71,21 @@ def opened(
         for other in connections[1:]:
             other.rollback()
             other.close()
+
+
+def _reading(engine: sa.Engine, snapshot: str) -> Connection | None:
+    """Return a new connection in a transaction on ``snapshot``, or None if none can be had."""
+    try:
+        other = engine.connect()
+    except sa_exc.SQLAlchemyError:  # the server refuses, or the pool is full
+        return None
+    try:
+        other = other.execution_options(isolation_level="REPEATABLE READ")
+        other.execute(sa.text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+    except sa_exc.SQLAlchemyError:
+        other.close()
+        return None
+    return other
 
 
 def run(jobs: Mapping[str, Job], connections: Sequence[Connection]) -> dict[str, Any]:
