@@ -58,9 +58,13 @@ def sql_whole_minutes(span: str) -> str:
     return f"(sign({seconds}) * floor(abs({seconds}) / 60 + 0.5))"
 
 
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
 def _fitting_session_statuses() -> str:
     branches = " ".join(
-        f"WHEN '{status}' THEN s.status IN ({', '.join(repr(x) for x in fitting)})"
+        f"WHEN '{status}' THEN s.status IN ({_sql_list(fitting)})"
         for status, fitting in SESSION_STATUSES_FOR_REQUEST.items()
     )
     return f"CASE r.status {branches} ELSE false END"
@@ -120,13 +124,15 @@ _REQUEST_CONDITIONS: dict[str, str] = {
         m.id IS NOT NULL AND r.routing_type = 'workshop_only' AND m.workshop_id IS DISTINCT FROM r.workshop_id
     """,
     "request has a session of a fitting status exactly when it should": f"""
-        ((r.status IN ('accepted', 'completed') OR (r.status = 'cancelled' AND r.mechanic_id IS NOT NULL))
+        ((r.status IN ({_sql_list(ASSIGNED_STATUSES)})
+          OR (r.status IN ({_sql_list(EITHER_STATUSES)}) AND r.mechanic_id IS NOT NULL))
          AND (s.id IS NULL OR NOT ({_fitting_session_statuses()})
               OR s.mechanic_id IS DISTINCT FROM r.mechanic_id
               OR s.customer_user_id IS DISTINCT FROM r.customer_id
               OR s.type <> r.session_type OR s.plan <> r.plan_code))
-        OR ((r.status IN ('pending', 'expired', 'unattended')
-             OR (r.status = 'cancelled' AND r.mechanic_id IS NULL)) AND r.session_id IS NOT NULL)
+        OR ((r.status IN ({_sql_list(UNASSIGNED_STATUSES)})
+             OR (r.status IN ({_sql_list(EITHER_STATUSES)}) AND r.mechanic_id IS NULL))
+            AND r.session_id IS NOT NULL)
     """,
     "brand requests name a brand": "(r.request_type = 'brand_specialist') <> (r.requested_brand IS NOT NULL)",
     "plan fits session type": f"NOT {sql_plan_fits_type('r.plan_code', 'r.session_type')}",

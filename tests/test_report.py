@@ -638,15 +638,16 @@ def test_every_lane_reads_the_snapshot_of_the_first(clean_engine: sa.Engine) -> 
         before = c.execute(sa.text(count)).scalar_one()
         with lanes.opened(c, {}) as connections:
             with clean_engine.begin() as other:  # committed after the snapshot was taken
-                other.execute(sa.text(
-                    "INSERT INTO profiles (id, role) VALUES (gen_random_uuid(), 'customer')"))
+                added = other.execute(sa.text(
+                    "INSERT INTO profiles (id, role) VALUES (gen_random_uuid(), 'customer') "
+                    "RETURNING id")).scalar_one()
             try:
                 seen = [lane.execute(sa.text(count)).scalar_one() for lane in connections]
             finally:
                 c.rollback()
     with clean_engine.begin() as other:
         after = other.execute(sa.text(count)).scalar_one()
-        other.execute(sa.text("DELETE FROM profiles WHERE full_name IS NULL AND email IS NULL"))
+        other.execute(sa.text("DELETE FROM profiles WHERE id = :id"), {"id": added})
     assert seen == [before, before]
     assert after == before + 1
 

@@ -107,18 +107,17 @@ def build_report(
         check_schema(connection)
         if now is None:
             now = connection.execute(sa.text("SELECT now()")).scalar_one()
-        moment = now
         top = max(int(top), 0)
         # The longest first, so that the lanes end at about the same time.
         jobs: dict[str, lanes.Job] = {
             **{
-                f"requests {index}": partial(integrity.check_requests, now=moment, rules=rules)
+                f"requests {index}": partial(integrity.check_requests, now=now, rules=rules)
                 for index, rules in enumerate(integrity.REQUEST_PASSES)
             },
             "parties": partial(_parties, top=top),
             "request figures": _request_figures,
             **{
-                rule: partial(integrity.check_tables, now=moment, rules=(rule,))
+                rule: partial(integrity.check_tables, now=now, rules=(rule,))
                 for rule in integrity.TABLE_RULES
             },
             "sessions": _sessions,
@@ -225,7 +224,7 @@ def _request_figures(connection: Connection) -> RequestStats:
     """Measure the requests in one pass, grouped by every breakdown at once.
 
     The sample is left empty and ``without_customer_profile`` counts only the requests
-    without a ``customer_id``: the jobs ``sample`` and ``customer parties`` give the rest.
+    without a ``customer_id``: the jobs ``sample`` and ``parties`` give the rest.
 
     The few hundred groups (status x session type x routing x request type x assigned) come
     back with their counts, sums, minima and maxima, and are added up here: one scan
@@ -412,12 +411,10 @@ def _side(connection: Connection, rows: list[Any], column: str, top: int) -> _Pa
     # A status the vocabulary does not know: count those parties' statuses one by one.
     unknown = [row.party for row in listed if row.other]
     exact = _statuses_of(connection, column, unknown) if unknown else {}
-    first_status = 4
-    width = len(REQUEST_STATUSES)
     parties = []
     for row in listed:
-        counts = zip(REQUEST_STATUSES, row[first_status : first_status + width], strict=True)
-        by_status = exact.get(row.party) or _most_first({s: int(n) for s, n in counts if n})
+        counts = {s: int(getattr(row, f"s_{i}")) for i, s in enumerate(REQUEST_STATUSES)}
+        by_status = exact.get(row.party) or _most_first({s: n for s, n in counts.items() if n})
         parties.append(
             _Party(
                 id=row.party,
