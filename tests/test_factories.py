@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import factory
 import pytest
 import sqlalchemy as sa
 
@@ -201,3 +202,27 @@ def test_create_persists_through_the_bound_session(engine: sa.Engine) -> None:
 def test_create_without_a_session_says_how_to_bind_one() -> None:
     with pytest.raises(ConfigurationError, match="factories.bind"):
         CustomerFactory.create()
+
+
+def test_a_trait_turned_on_by_another_trait_still_takes_effect() -> None:
+    # Traits left out are passed as off up front (a speed-up); one that another trait turns
+    # on must not be, or the explicit "off" would win over the other trait.
+    class UnverifiedShopFactory(WorkshopFactory):
+        class Params:
+            new_signup = factory.Trait(pending_verification=True)
+
+    with factories.collect():
+        shop = UnverifiedShopFactory.build(new_signup=True)
+        plain = UnverifiedShopFactory.build()
+    assert (shop.status, shop.verification_status) == ("pending", "pending")
+    assert plain.verification_status != "pending"
+
+
+def test_leaving_a_trait_out_builds_what_passing_it_off_builds() -> None:
+    def built(**traits: bool) -> list[tuple[object, ...]]:
+        factories.reseed(5)
+        with factories.clock(NOW), factories.collect():
+            rows = [SessionRequestFactory.build(**traits) for _ in range(20)]
+        return [writer.row_values(row) for row in rows]
+
+    assert built() == built(**{name: False for name in REQUEST_TRAITS})
