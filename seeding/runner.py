@@ -12,21 +12,19 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from seeding import constraints, database, ledger, tiles, writer
+from seeding import constraints, database, ledger, tiles, variants, writer
 from seeding.build import Built, build
 from seeding.errors import DatabaseError, ScenarioError
 from seeding.plan import Plan, make_plan
 from seeding.scenario_file import load
 from seeding.schema import APP_TABLES, Base
 from seeding.tiles import Shard
-
 
 Notify = Callable[[str], None]
 #: Called with how many more rows were written.
@@ -154,12 +152,6 @@ class TiledPlan:
         return sum(map(len, self.first.values())) * len(self.chosen)
 
 
-def _build_variant(path: str, seed: int, variant: int) -> dict[str, list[tuple[object, ...]]]:
-    scenario, nodes = load(path)
-    plan = make_plan(scenario, nodes, seed=tiles.variant_seed(seed, variant), scale=1.0)
-    return tiles.tile_rows(build(plan))
-
-
 def prepare_tiled(
     name_or_path: str, *, seed: int | None = None, scale: float = 1.0, shard: Shard = tiles.WHOLE
 ) -> TiledPlan:
@@ -198,8 +190,8 @@ def write_tiled(
 
     The other shards of the same split are not replaced.
 
-    The variants after the first are built in a thread while the copies of the ones before
-    are written.
+    The variants after the first are built in a child process (see seeding.variants) while
+    the copies of the ones before are written.
 
     Raises:
         ScenarioError: When a variant of the tile cannot be built (nothing is then written).
@@ -215,10 +207,7 @@ def write_tiled(
         blocks.setdefault(tiled.variant_of(i), []).append(i)
     counts: dict[str, int] = {}
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-variants") as pool:
-            pending = {
-                v: pool.submit(_build_variant, tiled.path, plan.seed, v) for v in blocks if v != 0
-            }
+        with variants.Builds(tiled.path, plan.seed, [v for v in blocks if v != 0]) as pending:
             with engine.begin() as connection:
                 # Shards of one split started together take turns, each in its own transaction.
                 _open_run(connection, wait=wait, notify=notify)
@@ -233,7 +222,7 @@ def write_tiled(
                 ledger.start_run(connection, run_id, plan.scenario, plan.seed, plan.scale, shard)
                 encoder = tiles.Encoder(connection)
                 for v, copies in blocks.items():
-                    rows = tiled.first if v == 0 else pending[v].result()
+                    rows = tiled.first if v == 0 else pending.result(v)
                     variant = tiles.encode_variant(encoder, rows, run_id)
                     for table, n in tiles.stream(
                         connection, variant, copies, seed=plan.seed, progress=progress

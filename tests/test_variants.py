@@ -1,0 +1,98 @@
+"""Variants of a tile built in a child process: the same rows as in-process, or a fallback."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seeding import variants
+from seeding.errors import ScenarioError
+
+TILE = """
+description: A small tiled scenario for the variant builder.
+tiles: 4
+seed: 11
+clock:
+  now: 2026-11-20T12:00:00-05:00
+  window: {from: 2026-11-01T00:00:00-05:00, to: 2026-11-20T11:00:00-05:00}
+steps:
+  - create: workshop
+    ref: shop
+  - create: mechanic
+    traits: [workshop]
+    with: {organization: shop}
+  - create: customer
+    count: 3
+  - create: session_request
+    count: 6
+    traits: [completed]
+    with: {customer: {any: customer}, mechanic: {any: mechanic}}
+"""
+
+
+@pytest.fixture(scope="module")
+def tile_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("variants") / "tile.yaml"
+    path.write_text(TILE)
+    return str(path)
+
+
+def test_the_child_builds_the_rows_a_thread_would(tile_file: str) -> None:
+    with variants.Builds(tile_file, 11, [1, 2, 3]) as builds:
+        assert builds.in_child
+        built = {v: builds.result(v) for v in (1, 2, 3)}
+    for v in (1, 2, 3):
+        assert built[v] == variants.build_variant(tile_file, 11, v)
+    assert built[1] != built[2]  # the variants differ from one another
+
+
+def test_without_a_child_the_variants_are_built_in_a_thread(
+    tile_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(variants.sys, "executable", "/nonexistent/python")
+    with variants.Builds(tile_file, 11, [1, 2]) as builds:
+        assert not builds.in_child
+        assert builds.result(2) == variants.build_variant(tile_file, 11, 2)
+
+
+def test_a_child_that_stops_early_leaves_the_rest_to_a_thread(
+    tile_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def exits_at_once(*args: object) -> tuple[subprocess.Popen[bytes], object]:
+        child, pipe = original(*args)
+        assert child is not None
+        child.kill()
+        return child, pipe
+
+    original = variants._start_child
+    monkeypatch.setattr(variants, "_start_child", exits_at_once)
+    with variants.Builds(tile_file, 11, [1, 3]) as builds:
+        assert builds.in_child
+        assert builds.result(3) == variants.build_variant(tile_file, 11, 3)
+
+
+def test_a_scenario_error_in_the_child_is_raised_for_every_variant(tmp_path: Path) -> None:
+    missing = str(tmp_path / "gone.yaml")
+    with variants.Builds(missing, 11, [1, 2]) as builds:
+        assert builds.in_child
+        for v in (1, 2):
+            with pytest.raises(ScenarioError, match="gone.yaml"):
+                builds.result(v)
+
+
+def test_leaving_early_stops_the_child(tile_file: str) -> None:
+    with variants.Builds(tile_file, 11, list(range(1, 40))) as builds:
+        child = builds._child
+    assert child is not None
+    assert child.returncode == -signal.SIGKILL  # stopped, not left to build 39 variants
+
+
+def test_the_child_runs_as_a_module() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "seeding.variants", "--help"], capture_output=True, text=True
+    )
+    assert completed.returncode == 0 and "--variants" in completed.stdout
