@@ -21,7 +21,7 @@ from seeding.schema import APP_TABLES
 BULK_ROWS = 10_000
 
 APP = tuple(f"public.{table.name}" for table in APP_TABLES)
-LEDGER = ("seeding.ledger",)
+LEDGER = ("seeding.ledger_blocks",)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
 """The ledger: every row a run writes, recorded in the database's ``seeding`` schema.
 
-``seeding.runs`` holds one row per run (id, scenario, seed, scale, when); ``seeding.ledger``
-one row per written row (run, table, primary key). Reset removes exactly these rows; a new
+``seeding.runs`` holds one row per run (id, scenario, seed, scale, when). The ids of the rows
+a run wrote are kept in blocks: ``seeding.ledger_blocks`` holds (run, table, up to
+:data:`BLOCK_IDS` primary keys in an array), and the view ``seeding.ledger`` shows them one
+row per written row (run, table, primary key). For a million requests (1,984,000 rows) the
+blocks take 37 MB where a row per id took 165 MB, and the bulk path writes them in about a
+third of the time (no tuple and index entry per id). Reset removes exactly these rows; a new
 run of a scenario replaces the rows of its earlier runs. Whatever writes or deletes rows the
 ledger records holds the run lock (:func:`hold_run_lock`) for its transaction, so a run and a
 reset never interleave; :func:`forget_runs` is the one place ledger rows are deleted.
@@ -13,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Connection
 
 from seeding import constraints
@@ -40,30 +44,64 @@ runs = sa.Table(
     sa.Column("shard", sa.Text),
 )
 
-ledger = sa.Table(
-    "ledger",
+blocks = sa.Table(
+    "ledger_blocks",
     metadata,
     sa.Column("run_id", UUID(as_uuid=True), sa.ForeignKey(f"{SCHEMA}.runs.id", ondelete="CASCADE"), nullable=False),
     sa.Column("table_name", sa.Text, nullable=False),
-    sa.Column("row_id", UUID(as_uuid=True), nullable=False),
-    # One index, on the run: a unique index on the row ids would cost a bulk run more than
-    # the rows themselves; the lookups by row id are set-wise (hash joins).
-    sa.Index("ledger_run_idx", "run_id"),
+    # The primary keys of rows of one table the run wrote, at most BLOCK_IDS of them.
+    sa.Column("row_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    # On the run only: the lookups by row id are set-wise (hash joins over the view).
+    sa.Index("ledger_blocks_run_idx", "run_id"),
 )
+
+#: The most ids one block holds (a tile's copy writes a block per table).
+BLOCK_IDS = 1000
+
+#: One row per written row, as the ledger was before blocks; reads go through it.
+#: The ids are unnested in the select list, not in a lateral join: a join with the view then
+#: reads the blocks once, where a lateral unnest let the planner loop over the blocks and run
+#: the rest of the query once per block (a dry run of reset on a million requests: 80 s
+#: instead of 21 s).
+VIEW = f"""CREATE VIEW {SCHEMA}.ledger AS
+    SELECT run_id, table_name, unnest(row_ids) AS row_id FROM {SCHEMA}.ledger_blocks"""
 
 
 def ensure(connection: Connection) -> None:
-    """Create the ledger's schema and tables when missing."""
+    """Create the ledger's schema, tables and view where missing; update an older ledger."""
     connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
     metadata.create_all(connection, checkfirst=True)
-    # Ledgers made before shards existed, and before the ledger dropped its primary key.
-    connection.execute(sa.text(f"ALTER TABLE {SCHEMA}.ledger DROP CONSTRAINT IF EXISTS ledger_pkey"))
+    # Ledgers made before shards existed.
     connection.execute(sa.text(f"ALTER TABLE {SCHEMA}.runs ADD COLUMN IF NOT EXISTS shard text"))
+    upgrade(connection)
+
+
+def upgrade(connection: Connection) -> None:
+    """Turn a ledger of one row per id (before blocks) into blocks, and create the view.
+
+    The caller holds the run lock (:func:`hold_run_lock`) and has created ``ledger_blocks``.
+    """
+    kind = connection.execute(
+        sa.text(f"SELECT relkind FROM pg_class WHERE oid = to_regclass('{SCHEMA}.ledger')")
+    ).scalar()
+    if kind == "r":
+        connection.execute(sa.text(
+            f"INSERT INTO {SCHEMA}.ledger_blocks (run_id, table_name, row_ids) "
+            "SELECT run_id, table_name, array_agg(row_id ORDER BY row_id) FROM ("
+            "  SELECT run_id, table_name, row_id, (row_number() OVER ("
+            "    PARTITION BY run_id, table_name ORDER BY row_id) - 1) / :block AS block"
+            f"  FROM {SCHEMA}.ledger) AS numbered "
+            "GROUP BY run_id, table_name, block"
+        ), {"block": BLOCK_IDS})
+        connection.execute(sa.text(f"DROP TABLE {SCHEMA}.ledger"))
+    if kind != "v":
+        connection.execute(sa.text(VIEW))
 
 
 def exists(connection: Connection) -> bool:
-    """Return whether the database has a ledger."""
-    return bool(sa.inspect(connection).has_table("ledger", schema=SCHEMA))
+    """Return whether the database has a ledger (of blocks, or of one row per id as before)."""
+    found = connection.execute(sa.text(f"SELECT to_regclass('{SCHEMA}.ledger') IS NOT NULL"))
+    return bool(found.scalar())
 
 
 def runs_to_replace(connection: Connection, scenario: str, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
@@ -114,12 +152,16 @@ def delete_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> dict[st
         return counts
     listed = set(
         connection.execute(
-            sa.text("SELECT DISTINCT table_name FROM seeding.ledger WHERE run_id = ANY(:runs)"),
+            sa.text(
+                "SELECT DISTINCT table_name FROM seeding.ledger_blocks WHERE run_id = ANY(:runs)"
+            ),
             {"runs": list(run_ids)},
         ).scalars()
     )
     total = connection.execute(
-        sa.text("SELECT count(*) FROM seeding.ledger WHERE run_id = ANY(:runs)"), {"runs": list(run_ids)}
+        sa.text("SELECT coalesce(sum(cardinality(row_ids)), 0) FROM seeding.ledger_blocks "
+                "WHERE run_id = ANY(:runs)"),
+        {"runs": list(run_ids)},
     ).scalar_one()
     keys = constraints.drop_foreign_keys(connection) if total >= constraints.BULK_ROWS else []
     for table in reversed(APP_TABLES):
@@ -127,8 +169,8 @@ def delete_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> dict[st
             continue
         result = connection.execute(
             sa.text(
-                f'DELETE FROM public."{table.name}" WHERE id IN (SELECT row_id FROM seeding.ledger '
-                "WHERE run_id = ANY(:runs) AND table_name = :table)"
+                f'DELETE FROM public."{table.name}" WHERE id IN (SELECT unnest(row_ids) '
+                "FROM seeding.ledger_blocks WHERE run_id = ANY(:runs) AND table_name = :table)"
             ),
             {"runs": list(run_ids), "table": table.name},
         )
@@ -143,7 +185,7 @@ def forget_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> None:
     """Delete these runs and their ledger rows (not the rows they wrote: see delete_runs)."""
     if run_ids:
         # Not left to the key's cascade: a bulk run sets that key aside while it writes.
-        connection.execute(ledger.delete().where(ledger.c.run_id.in_(list(run_ids))))
+        connection.execute(blocks.delete().where(blocks.c.run_id.in_(list(run_ids))))
         connection.execute(runs.delete().where(runs.c.id.in_(list(run_ids))))
 
 
@@ -151,14 +193,20 @@ def record(connection: Connection, run_id: uuid.UUID, scenario: str, seed: int, 
            rows: Iterable[tuple[str, uuid.UUID]]) -> int:
     """Record a run and the (table, id) of every row it wrote; return how many rows."""
     connection.execute(runs.insert().values(id=run_id, scenario=scenario, seed=seed, scale=scale))
+    by_table: dict[str, list[uuid.UUID]] = {}
+    for table, row_id in rows:
+        by_table.setdefault(table, []).append(row_id)
     driver = connection.connection.driver_connection
     assert driver is not None
-    count = 0
     with driver.cursor() as cursor:
-        with cursor.copy("COPY seeding.ledger (run_id, table_name, row_id) FROM STDIN") as copy:
-            for table, row_id in rows:
-                copy.write_row((run_id, table, row_id))
-                count += 1
+        with cursor.copy(
+            f"COPY {SCHEMA}.ledger_blocks (run_id, table_name, row_ids) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["uuid", "text", "uuid[]"])
+            for table, ids in by_table.items():
+                for start in range(0, len(ids), BLOCK_IDS):
+                    copy.write_row((run_id, table, ids[start : start + BLOCK_IDS]))
+    count = sum(map(len, by_table.values()))
     connection.execute(runs.update().where(runs.c.id == run_id).values(rows=count))
     return count
 

@@ -380,6 +380,8 @@ def _reset(
             return ResetResult(shown, "aborted")
     with _writing(engine) as connection:
         ledger.hold_run_lock(connection, wait=wait, notify=notify)
+        if ledger.exists(connection):
+            ledger.ensure(connection)  # a ledger from an older version gets its blocks
         _lock_app_tables(connection, wait=wait, notify=notify)
         plan = plan_now(connection)
         if shown is not None and _selected(plan) != _selected(shown):

@@ -34,6 +34,7 @@ from psycopg.copy import QueuedLibpqWriter
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
+from seeding import ledger
 from seeding.build import Built
 from seeding.errors import ScenarioError, SchemaError
 from seeding.schema import APP_TABLES
@@ -48,6 +49,10 @@ SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 #: Blocks (up to 128 kB each) waiting to be sent: a few copies' worth.
 QUEUED_BLOCKS = 32
+#: Where the ledger's blocks go, and the types of their columns (see seeding.ledger).
+LEDGER_TABLE = f"{ledger.SCHEMA}.ledger_blocks"
+LEDGER_COLUMNS = ["run_id", "table_name", "row_ids"]
+UUID_OID, TEXT_OID, UUID_ARRAY_OID = 2950, 25, 2951
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -162,7 +167,6 @@ class Encoded:
     hex_at: np.ndarray  # int64: every hex digit of an id written into a text
     hex_source: np.ndarray  # int64: the uuid byte that digit shows
     hex_high: np.ndarray  # bool: whether it shows that byte's high nibble
-    id_at: np.ndarray  # int64: where each row's own id starts (for the ledger)
 
     def copy(self, mask: bytes) -> bytes:
         """Return the rows of one copy: uuids XORed with ``mask``, their hex rewritten."""
@@ -230,7 +234,8 @@ class Encoder:
     ) -> Encoded:
         """Encode rows (the table's columns in order), noting their uuids and embedded hex ids.
 
-        The uuids of the columns at the positions in ``keep`` are left as they are in copies.
+        A uuid is noted alone or as an element of a list (an array column). The uuids of the
+        columns at the positions in ``keep`` are left as they are in copies.
         """
         self.transformer.set_dumper_types(list(oids), Format.BINARY)
         formats = [PyFormat.BINARY] * len(oids)
@@ -239,7 +244,6 @@ class Encoder:
         hex_at: list[int] = []
         hex_source: list[int] = []
         hex_high: list[bool] = []
-        id_at: list[int] = []
         for values in rows:
             values = tuple(
                 Jsonb(v) if isinstance(v, (dict, list)) and oid in (114, 3802) else v
@@ -258,8 +262,8 @@ class Encoder:
                 if isinstance(value, uuid.UUID) and position not in keep:
                     uuid_starts.append(len(data))
                     starts.setdefault(value, len(data))
-                    if position == 0:
-                        id_at.append(len(data))
+                elif _is_uuid_list(value) and position not in keep:
+                    uuid_starts += _element_starts(field, value, len(data))
                 elif isinstance(value, str):
                     texts.append((len(data), field))
                 data += field
@@ -283,8 +287,25 @@ class Encoder:
             hex_at=np.asarray(hex_at, dtype=np.int64),
             hex_source=np.asarray(hex_source, dtype=np.int64),
             hex_high=np.asarray(hex_high, dtype=bool),
-            id_at=np.asarray(id_at, dtype=np.int64),
         )
+
+
+def _is_uuid_list(value: object) -> bool:
+    """Return whether a value is a list of uuids (an array of ids, such as a ledger block)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, uuid.UUID) for v in value)
+
+
+def _element_starts(field: bytes, values: list[uuid.UUID], offset: int) -> list[int]:
+    """Return where each uuid of a one-dimensional array starts (``offset``: the field's start).
+
+    The binary array is a header of five int32 (dimensions, null flag, element type, length,
+    lower bound), then per element its int32 length and its 16 bytes.
+    """
+    starts = [offset + 20 + 20 * i + 4 for i in range(len(values))]
+    for start, value in zip(starts, values, strict=True):
+        if field[start - offset : start - offset + 16] != value.bytes:
+            raise SchemaError("an array of ids is not encoded as expected; report this as a bug")
+    return starts
 
 
 def _hex_runs(field: bytes, hex_id: str) -> Iterable[tuple[int, int]]:
@@ -341,10 +362,16 @@ def encode_variant(
         tables[table.name] = encoder.encode(
             table.name, table_rows, encoder.column_oids(table.name, columns)
         )
-        ledger_rows += [(row[0], run_id, table.name) for row in table_rows]
-    # The ledger's row id comes first so that it, and only it, is counted as the row's id.
-    ledger = encoder.encode("seeding.ledger", ledger_rows, [2950, 2950, 25], keep=frozenset({1}))
-    return Variant(tables=tables, ledger=ledger)
+        ids = [row[0] for row in table_rows]
+        ledger_rows += [
+            (run_id, table.name, ids[start : start + ledger.BLOCK_IDS])
+            for start in range(0, len(ids), ledger.BLOCK_IDS)
+        ]
+    # A block of ids per table and copy; the run's id is the same in every copy.
+    blocks = encoder.encode(
+        LEDGER_TABLE, ledger_rows, [UUID_OID, TEXT_OID, UUID_ARRAY_OID], keep=frozenset({0})
+    )
+    return Variant(tables=tables, ledger=blocks)
 
 
 def variant_of(copy: int, copies: int, variants: int) -> int:
@@ -383,9 +410,7 @@ def stream(
         (name, f'public."{name}"', [n for n, _, _ in COLUMNS[name]], encoded)
         for name, encoded in variant.tables.items()
     ]
-    targets.append(
-        ("seeding.ledger", "seeding.ledger", ["row_id", "run_id", "table_name"], variant.ledger)
-    )
+    targets.append((LEDGER_TABLE, LEDGER_TABLE, LEDGER_COLUMNS, variant.ledger))
     with driver.cursor() as cursor:
         for name, qualified, columns, encoded in targets:
             column_list = ", ".join(f'"{c}"' for c in columns)
@@ -396,10 +421,10 @@ def stream(
                 copy.write(SIGNATURE)
                 for mask in masks:
                     copy.write(encoded.copy(mask))
-                    if progress is not None and name != "seeding.ledger":
+                    if progress is not None and name != LEDGER_TABLE:
                         progress(encoded.rows)
                 copy.write(TRAILER)
-            if name != "seeding.ledger":
+            if name != LEDGER_TABLE:
                 counts[name] = encoded.rows * len(masks)
     return counts
 
