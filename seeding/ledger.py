@@ -14,7 +14,8 @@ reset never interleave; :func:`forget_runs` is the one place ledger rows are del
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
@@ -96,6 +97,25 @@ def upgrade(connection: Connection) -> None:
         connection.execute(sa.text(f"DROP TABLE {SCHEMA}.ledger"))
     if kind != "v":
         connection.execute(sa.text(VIEW))
+
+
+@contextmanager
+def hash_joins(connection: Connection) -> Iterator[None]:
+    """Join with the ledger's view by hashing, not by sorting (as ``SET LOCAL``), then restore.
+
+    The planner cannot see how many ids a block holds (it guesses 10 where a copy writes
+    1,000), so it takes a table's ledger ids for a few thousand rows and sorts them for a merge
+    join: a million, spilled to disk. With hash joins a dry run of reset beside a million
+    requests measured 2.2 s instead of 6.9 s for a small run, 16.6 s instead of 21 s for the
+    million's run.
+    """
+    before = connection.execute(sa.text("SELECT current_setting('enable_mergejoin')")).scalar_one()
+    connection.execute(sa.text("SELECT set_config('enable_mergejoin', 'off', true)"))
+    try:
+        yield
+    finally:
+        restore = sa.text("SELECT set_config('enable_mergejoin', :before, true)")
+        connection.execute(restore, {"before": before})
 
 
 def exists(connection: Connection) -> bool:

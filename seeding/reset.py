@@ -244,7 +244,8 @@ def plan_reset(
     """
     check_selection(run_id=run_id, scenario=scenario, all_tables=all_tables)
     try:
-        return _plan(connection, run_id=run_id, scenario=scenario, all_tables=all_tables)
+        with ledger.hash_joins(connection):
+            return _plan(connection, run_id=run_id, scenario=scenario, all_tables=all_tables)
     except sa_exc.DBAPIError as error:
         raise DatabaseError(f"cannot plan the reset: {database.describe(error)}") from None
 

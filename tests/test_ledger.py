@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
-from seeding import ledger, reset, runner
+from seeding import database, ledger, reset, runner
 
 #: A ledger as versions before blocks kept it: one row per written row.
 TO_ROW_PER_ID = """
@@ -76,3 +77,18 @@ def test_a_ledger_of_one_row_per_id_is_taken_over(pg_url: str, then: str) -> Non
         assert done.deleted == baseline.counts
         assert one(pg_url, "SELECT count(*) FROM session_requests") == 0
         assert one(pg_url, "SELECT count(*) FROM seeding.ledger_blocks") == 0
+
+
+@pytest.mark.parametrize("before", ["on", "off"])
+def test_planning_a_reset_leaves_the_planner_as_it_found_it(pg_url: str, before: str) -> None:
+    runner.run_scenario("baseline", database_url=pg_url)
+    engine = database.engine_for(pg_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"SET LOCAL enable_mergejoin = {before}"))
+            plan = reset.plan_reset(connection)
+            setting = connection.execute(sa.text("SHOW enable_mergejoin")).scalar_one()
+    finally:
+        engine.dispose()
+    assert plan.total == 73
+    assert setting == before
