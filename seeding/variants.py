@@ -134,6 +134,8 @@ def _start_child(
     path: str, seed: int, variants: Sequence[int]
 ) -> tuple[subprocess.Popen[bytes] | None, BinaryIO | None]:
     """Start ``python -m seeding.variants``; return it and the pipe it writes to (or Nones)."""
+    if not sys.executable:  # an embedded interpreter: no python to start
+        return None, None
     read_end, write_end = os.pipe()
     environment = dict(os.environ)
     # The child imports what this process imports: the same seeding, factories and Faker.
@@ -147,7 +149,7 @@ def _start_child(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, pass_fds=(write_end,), env=environment,
         )
-    except OSError:
+    except (OSError, ValueError):  # no such file; pass_fds where it is not supported
         os.close(read_end)
         return None, None
     finally:

@@ -50,10 +50,11 @@ def test_the_child_builds_the_rows_a_thread_would(tile_file: str) -> None:
     assert built[1] != built[2]  # the variants differ from one another
 
 
+@pytest.mark.parametrize("python", ["/nonexistent/python", ""])
 def test_without_a_child_the_variants_are_built_in_a_thread(
-    tile_file: str, monkeypatch: pytest.MonkeyPatch
+    tile_file: str, monkeypatch: pytest.MonkeyPatch, python: str
 ) -> None:
-    monkeypatch.setattr(variants.sys, "executable", "/nonexistent/python")
+    monkeypatch.setattr(variants.sys, "executable", python)
     with variants.Builds(tile_file, 11, [1, 2]) as builds:
         assert not builds.in_child
         assert builds.result(2) == variants.build_variant(tile_file, 11, 2)
