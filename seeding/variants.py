@@ -111,9 +111,13 @@ class Builds:
         """Stop the child if it is still building, and wait for it and the reader."""
         self._closing = True
         if self._child is not None:
-            if self._child.poll() is None:
+            sent_all = all(future.done() for future in self._results.values())
+            try:
+                # A child that sent every variant is exiting: let it end on its own.
+                self._child.wait(timeout=2 if sent_all else 0)
+            except subprocess.TimeoutExpired:
                 self._child.kill()
-            self._child.wait()
+                self._child.wait()
         self._reader.join()
 
     def __enter__(self) -> Builds:

@@ -45,6 +45,7 @@ def test_the_child_builds_the_rows_a_thread_would(tile_file: str) -> None:
     with variants.Builds(tile_file, 11, [1, 2, 3]) as builds:
         assert builds.in_child
         built = {v: builds.result(v) for v in (1, 2, 3)}
+    assert builds._child is not None and builds._child.returncode == 0  # it ended on its own
     for v in (1, 2, 3):
         assert built[v] == variants.build_variant(tile_file, 11, v)
     assert built[1] != built[2]  # the variants differ from one another
