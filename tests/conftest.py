@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,16 +17,18 @@ from seeding import database, embedded
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """A libpq URL of a PostgreSQL server the tests may create databases on."""
     configured = os.environ.get("SEED_TEST_DATABASE_URL")
     if configured:
         yield database.libpq_url(configured)
         return
-    data_dir = Path(os.environ.get("SEED_TEST_DATA_DIR") or tmp_path_factory.mktemp("pg") / "data")
+    given = os.environ.get("SEED_TEST_DATA_DIR")
+    data_dir = Path(given) if given else embedded.scratch_data_dir("seed-test-postgres-")
     server = embedded.start(data_dir)
     yield server.url("postgres")
-    embedded.stop(data_dir)
+    if embedded.stop(data_dir) and not given:
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 def _with_database(server_url: str, name: str) -> str:
