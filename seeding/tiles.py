@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from queue import Queue
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import sqlalchemy as sa
@@ -290,7 +290,7 @@ class Encoder:
         )
 
 
-def _is_uuid_list(value: object) -> bool:
+def _is_uuid_list(value: object) -> TypeGuard[list[uuid.UUID]]:
     """Return whether a value is a list of uuids (an array of ids, such as a ledger block)."""
     return isinstance(value, list) and bool(value) and all(isinstance(v, uuid.UUID) for v in value)
 
