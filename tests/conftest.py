@@ -77,3 +77,53 @@ def engine(pg_url: str) -> Iterator[sa.Engine]:
     engine = database.engine_for(pg_url)
     yield engine
     engine.dispose()
+
+
+#: A small tiled scenario: a workshop's corner, 10 copies at --scale 1.
+TILE = """
+description: A small tiled scenario for tests.
+tiles: 10
+seed: 7
+clock:
+  now: 2026-11-20T12:00:00-05:00
+  window: {from: 2026-11-01T00:00:00-05:00, to: 2026-11-20T11:00:00-05:00}
+steps:
+  - create: workshop
+    ref: shop
+  - create: mechanic
+    count: 2
+    traits: [workshop]
+    with: {organization: shop}
+  - create: mechanic
+    traits: [independent]
+  - create: mechanic
+    traits: [virtual]
+  - create: customer
+    count: 5
+  - create: vehicle
+    count: 6
+    with: {customer: {any: customer}}
+  - create: session_request
+    count: 20
+    traits: [completed]
+    with: {customer: {any: customer}, mechanic: {any: mechanic}}
+    mix:
+      routing_type: {broadcast: 50%, workshop_only: 25%, priority_broadcast: 25%}
+      trait: {none: 80%, follow_up: 10%, brand_specialist: 10%}
+  - create: session_request
+    count: 10
+    traits: [cancelled_after_assignment]
+    with: {customer: {any: customer}, mechanic: {any: mechanic}}
+  - create: session_request
+    count: 10
+    traits: [pending]
+    with: {customer: {any: customer}}
+"""
+
+
+@pytest.fixture(scope="session")
+def tile_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The path of a file holding :data:`TILE`."""
+    path = tmp_path_factory.mktemp("tiles") / "tiny.yaml"
+    path.write_text(TILE)
+    return str(path)

@@ -12,53 +12,6 @@ from seeding import constraints, database, integrity, ledger, runner, tiles
 from seeding.errors import DatabaseError, ScenarioError
 from seeding.schema import APP_TABLES
 
-TILE = """
-description: A small tiled scenario for tests.
-tiles: 10
-seed: 7
-clock:
-  now: 2026-11-20T12:00:00-05:00
-  window: {from: 2026-11-01T00:00:00-05:00, to: 2026-11-20T11:00:00-05:00}
-steps:
-  - create: workshop
-    ref: shop
-  - create: mechanic
-    count: 2
-    traits: [workshop]
-    with: {organization: shop}
-  - create: mechanic
-    traits: [independent]
-  - create: mechanic
-    traits: [virtual]
-  - create: customer
-    count: 5
-  - create: vehicle
-    count: 6
-    with: {customer: {any: customer}}
-  - create: session_request
-    count: 20
-    traits: [completed]
-    with: {customer: {any: customer}, mechanic: {any: mechanic}}
-    mix:
-      routing_type: {broadcast: 50%, workshop_only: 25%, priority_broadcast: 25%}
-      trait: {none: 80%, follow_up: 10%, brand_specialist: 10%}
-  - create: session_request
-    count: 10
-    traits: [cancelled_after_assignment]
-    with: {customer: {any: customer}, mechanic: {any: mechanic}}
-  - create: session_request
-    count: 10
-    traits: [pending]
-    with: {customer: {any: customer}}
-"""
-
-
-@pytest.fixture(scope="module")
-def tile_file(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("tiles") / "tiny.yaml"
-    path.write_text(TILE)
-    return str(path)
-
 
 def _dump(url: str) -> dict[str, list[tuple[object, ...]]]:
     engine = database.engine_for(url)
@@ -274,9 +227,9 @@ def _column(table: str, name: str) -> int:
     return [column for column, _, _ in COLUMNS[table]].index(name)
 
 
-def test_unknown_tiles_value_is_a_clear_error(tmp_path: Path) -> None:
+def test_unknown_tiles_value_is_a_clear_error(tmp_path: Path, tile_file: str) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(TILE.replace("tiles: 10", "tiles: 0"))
+    path.write_text(Path(tile_file).read_text().replace("tiles: 10", "tiles: 0"))
     with pytest.raises(ScenarioError, match="tiles"):
         runner.prepare_tiled(str(path))
 

@@ -12,34 +12,6 @@ import pytest
 from seeding import variants
 from seeding.errors import ScenarioError
 
-TILE = """
-description: A small tiled scenario for the variant builder.
-tiles: 4
-seed: 11
-clock:
-  now: 2026-11-20T12:00:00-05:00
-  window: {from: 2026-11-01T00:00:00-05:00, to: 2026-11-20T11:00:00-05:00}
-steps:
-  - create: workshop
-    ref: shop
-  - create: mechanic
-    traits: [workshop]
-    with: {organization: shop}
-  - create: customer
-    count: 3
-  - create: session_request
-    count: 6
-    traits: [completed]
-    with: {customer: {any: customer}, mechanic: {any: mechanic}}
-"""
-
-
-@pytest.fixture(scope="module")
-def tile_file(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("variants") / "tile.yaml"
-    path.write_text(TILE)
-    return str(path)
-
 
 def test_the_child_builds_the_rows_a_thread_would(tile_file: str) -> None:
     with variants.Builds(tile_file, 11, [1, 2, 3]) as builds:
