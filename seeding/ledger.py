@@ -58,6 +58,19 @@ blocks = sa.Table(
 
 #: The most ids one block holds (a tile's copy writes a block per table).
 BLOCK_IDS = 1000
+#: Where the blocks go, and their columns in the order of :func:`block_rows`.
+BLOCKS = f"{SCHEMA}.ledger_blocks"
+BLOCK_COLUMNS = ("run_id", "table_name", "row_ids")
+
+
+def block_rows(
+    run_id: uuid.UUID, table: str, ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str, list[uuid.UUID]]]:
+    """Return the ledger's rows for ids of one table a run wrote: blocks of BLOCK_IDS at most."""
+    return [
+        (run_id, table, list(ids[start : start + BLOCK_IDS]))
+        for start in range(0, len(ids), BLOCK_IDS)
+    ]
 
 #: One row per written row, as the ledger was before blocks; reads go through it.
 #: The ids are unnested in the select list, not in a lateral join: a join with the view then
@@ -220,12 +233,12 @@ def record(connection: Connection, run_id: uuid.UUID, scenario: str, seed: int, 
     assert driver is not None
     with driver.cursor() as cursor:
         with cursor.copy(
-            f"COPY {SCHEMA}.ledger_blocks (run_id, table_name, row_ids) FROM STDIN (FORMAT BINARY)"
+            f"COPY {BLOCKS} ({', '.join(BLOCK_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.set_types(["uuid", "text", "uuid[]"])
             for table, ids in by_table.items():
-                for start in range(0, len(ids), BLOCK_IDS):
-                    copy.write_row((run_id, table, ids[start : start + BLOCK_IDS]))
+                for row in block_rows(run_id, table, ids):
+                    copy.write_row(row)
     count = sum(map(len, by_table.values()))
     connection.execute(runs.update().where(runs.c.id == run_id).values(rows=count))
     return count

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from queue import Queue
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -49,9 +49,7 @@ SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 #: Blocks (up to 128 kB each) waiting to be sent: a few copies' worth.
 QUEUED_BLOCKS = 32
-#: Where the ledger's blocks go, and the types of their columns (see seeding.ledger).
-LEDGER_TABLE = f"{ledger.SCHEMA}.ledger_blocks"
-LEDGER_COLUMNS = ["run_id", "table_name", "row_ids"]
+#: The types of the ledger's block columns (see seeding.ledger.BLOCK_COLUMNS).
 UUID_OID, TEXT_OID, UUID_ARRAY_OID = 2950, 25, 2951
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -362,14 +360,11 @@ def encode_variant(
         tables[table.name] = encoder.encode(
             table.name, table_rows, encoder.column_oids(table.name, columns)
         )
-        ids = [row[0] for row in table_rows]
-        ledger_rows += [
-            (run_id, table.name, ids[start : start + ledger.BLOCK_IDS])
-            for start in range(0, len(ids), ledger.BLOCK_IDS)
-        ]
+        ids = [cast(uuid.UUID, row[0]) for row in table_rows]  # every app table's id
+        ledger_rows += ledger.block_rows(run_id, table.name, ids)
     # A block of ids per table and copy; the run's id is the same in every copy.
     blocks = encoder.encode(
-        LEDGER_TABLE, ledger_rows, [UUID_OID, TEXT_OID, UUID_ARRAY_OID], keep=frozenset({0})
+        ledger.BLOCKS, ledger_rows, [UUID_OID, TEXT_OID, UUID_ARRAY_OID], keep=frozenset({0})
     )
     return Variant(tables=tables, ledger=blocks)
 
@@ -410,7 +405,7 @@ def stream(
         (name, f'public."{name}"', [n for n, _, _ in COLUMNS[name]], encoded)
         for name, encoded in variant.tables.items()
     ]
-    targets.append((LEDGER_TABLE, LEDGER_TABLE, LEDGER_COLUMNS, variant.ledger))
+    targets.append((ledger.BLOCKS, ledger.BLOCKS, list(ledger.BLOCK_COLUMNS), variant.ledger))
     with driver.cursor() as cursor:
         for name, qualified, columns, encoded in targets:
             column_list = ", ".join(f'"{c}"' for c in columns)
@@ -421,10 +416,10 @@ def stream(
                 copy.write(SIGNATURE)
                 for mask in masks:
                     copy.write(encoded.copy(mask))
-                    if progress is not None and name != LEDGER_TABLE:
+                    if progress is not None and name != ledger.BLOCKS:
                         progress(encoded.rows)
                 copy.write(TRAILER)
-            if name != LEDGER_TABLE:
+            if name != ledger.BLOCKS:
                 counts[name] = encoded.rows * len(masks)
     return counts
 
