@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -130,6 +130,36 @@ def transaction(engine: Engine) -> Iterator[Connection]:
             yield connection
     except sa_exc.DBAPIError as error:
         raise DatabaseError(describe(error)) from None
+
+
+@contextmanager
+def local_settings(connection: Connection, settings: Mapping[str, str]) -> Iterator[None]:
+    """Apply settings to the statements inside (``SET LOCAL``), then put back the ones before.
+
+    For planner settings that one query needs and the rest of the caller's transaction must
+    not inherit. When a statement inside fails, its transaction is aborted and its rollback
+    undoes the settings: the error inside is the one raised, not a failed restore.
+    """
+    names = list(settings)
+
+    def assign(values: Mapping[str, str]) -> None:
+        pairs = ", ".join(f"set_config(:name{i}, :value{i}, true)" for i in range(len(names)))
+        params = {f"name{i}": name for i, name in enumerate(names)}
+        params |= {f"value{i}": values[name] for i, name in enumerate(names)}
+        connection.execute(sa.text(f"SELECT {pairs}"), params)
+
+    reads = ", ".join(f"current_setting(:name{i})" for i in range(len(names)))
+    before = connection.execute(
+        sa.text(f"SELECT {reads}"), {f"name{i}": name for i, name in enumerate(names)}
+    ).one()
+    assign(settings)
+    try:
+        yield
+    except BaseException:
+        with suppress(sa_exc.SQLAlchemyError):
+            assign(dict(zip(names, before, strict=True)))
+        raise
+    assign(dict(zip(names, before, strict=True)))
 
 
 def describe(error: sa_exc.DBAPIError) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
 from seeding import database
 from seeding.errors import ConfigurationError
@@ -42,3 +44,34 @@ def test_the_variable_is_used_and_database_url_is_not(monkeypatch: pytest.Monkey
     assert target.source == "SEED_DATABASE_URL"
     assert "prod" not in target.url
     assert database.resolve("postgresql://given@localhost/x").source == "--db"
+
+
+def _setting(connection: sa.Connection, name: str) -> str:
+    return str(connection.execute(sa.text("SELECT current_setting(:n)"), {"n": name}).scalar_one())
+
+
+def test_local_settings_hold_inside_and_are_put_back_after(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text("SET LOCAL work_mem = '8MB'"))
+        with database.local_settings(connection, {"enable_nestloop": "off", "work_mem": "64MB"}):
+            assert _setting(connection, "enable_nestloop") == "off"
+            assert _setting(connection, "work_mem") == "64MB"
+        assert _setting(connection, "enable_nestloop") == "on"
+        assert _setting(connection, "work_mem") == "8MB"
+
+
+def test_local_settings_are_put_back_after_an_error_in_python(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        with pytest.raises(KeyError):
+            with database.local_settings(connection, {"enable_nestloop": "off"}):
+                raise KeyError("inside")
+        assert _setting(connection, "enable_nestloop") == "on"
+
+
+def test_a_failed_statement_inside_local_settings_is_the_error_raised(engine: sa.Engine) -> None:
+    # The failed statement aborts the transaction, so putting the settings back fails too:
+    # that second failure must not hide the first.
+    with engine.connect() as connection, connection.begin():
+        with pytest.raises(sa_exc.ProgrammingError, match="no_such_table"):
+            with database.local_settings(connection, {"enable_nestloop": "off"}):
+                connection.execute(sa.text("SELECT * FROM no_such_table"))
