@@ -20,7 +20,9 @@ Fixtures:
 
 Every database the plugin makes is named ``seed_test_<hex>`` (a test's copy, the
 ``seed_session`` database) or ``seed_tpl_<scenario>_<hex>`` (a template), and is dropped at
-the latest when the test session ends.
+the latest when the test session ends. A session that is killed cannot drop them: each
+carries a comment naming its session (:data:`OWNER_COMMENT`), and the next session on the
+server drops those whose session is gone (:meth:`SeedServer.sweep`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import re
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +64,11 @@ TEST_DATABASE_PREFIX: Final = "seed_test_"
 TEMPLATE_PREFIX: Final = "seed_tpl_"
 #: The seed the factories start from in every test that uses ``seed_session``.
 FACTORY_SEED: Final = 0
+#: The comment on every database a :class:`SeedServer` makes, naming it by its
+#: ``application_name``; while a connection of that name is open, its databases are in use.
+OWNER_COMMENT: Final = "made by a seeding test session; owner: "
+#: The start of a :class:`SeedServer`'s ``application_name`` (then a random hex).
+OWNER_PREFIX: Final = "seeding-tests-"
 
 _SOURCE: Final = pytest.StashKey[str]()
 _T = TypeVar("_T")
@@ -274,7 +282,10 @@ class SeedServer:
     def __init__(self, url: str, *, source: str = "the caller") -> None:
         self.url = libpq_url(url)
         self.source = source
+        #: The ``application_name`` of this object's connection, named on its databases.
+        self.owner = f"{OWNER_PREFIX}{uuid.uuid4().hex[:12]}"
         self._admin: psycopg.Connection[Any] | None = None
+        self._swept = False
         self._made: list[str] = []
         self._templates: dict[tuple[str, int | None, float], _Template] = {}
         self._schema_engine: sa.Engine | None = None
@@ -289,13 +300,60 @@ class SeedServer:
 
         if self._admin is None or self._admin.closed or self._admin.broken:
             try:
-                self._admin = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+                self._admin = psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=10, application_name=self.owner
+                )
             except psycopg.Error as error:
                 raise DatabaseError(
                     f"cannot connect to {mask_password(self.url)}: {_first_line(error)}; "
                     f"{_fix_hint(self.source)}"
                 ) from None
+            if not self._swept:
+                self._swept = True
+                self.sweep()
         return self._admin
+
+    def sweep(self) -> list[str]:
+        """Drop the databases that test sessions now gone left behind; return their names.
+
+        Those are the databases whose comment (:data:`OWNER_COMMENT`) names an owner with no
+        connection open on the server: its session was killed before it could drop them. A
+        database someone is connected to stays, and so does one that cannot be dropped (made
+        by another user, say). Runs once, when this object first connects.
+        """
+        import psycopg
+        from psycopg import sql
+
+        admin = self._admin_connection()
+        try:
+            found = admin.execute(
+                """
+                SELECT d.datname FROM pg_database d
+                CROSS JOIN LATERAL (SELECT shobj_description(d.oid, 'pg_database') AS comment) c
+                WHERE starts_with(c.comment, %(marker)s)
+                  AND NOT EXISTS (
+                      SELECT FROM pg_stat_activity a
+                      WHERE a.application_name = substr(c.comment, length(%(marker)s) + 1)
+                         OR a.datname = d.datname)
+                ORDER BY d.datname
+                """,
+                {"marker": OWNER_COMMENT},
+            ).fetchall()
+        except psycopg.Error as error:
+            warnings.warn(
+                f"seeding: could not look for databases left by killed test sessions on "
+                f"{mask_password(self.url)}: {_first_line(error)}",
+                stacklevel=2,
+            )
+            return []
+        dropped = []
+        for (name,) in found:
+            try:  # not WITH (FORCE): one that someone has just connected to is in use
+                admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+            except psycopg.Error:  # in use, not ours to drop, already gone: it stays
+                continue
+            dropped.append(name)
+        return dropped
 
     def _execute(self, statement: Any) -> None:
         import psycopg
@@ -322,6 +380,8 @@ class SeedServer:
             statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
         self._execute(statement)
         self._made.append(name)
+        comment = sql.SQL("COMMENT ON DATABASE {} IS {}")
+        self._execute(comment.format(sql.Identifier(name), sql.Literal(OWNER_COMMENT + self.owner)))
         return name
 
     def drop_database(self, name: str) -> None:
@@ -593,6 +653,8 @@ __all__ = [
     "FACTORY_SEED",
     "INI_KEY",
     "OPTION",
+    "OWNER_COMMENT",
+    "OWNER_PREFIX",
     "TEMPLATE_PREFIX",
     "TEST_DATABASE_PREFIX",
     "URL_VARIABLE",

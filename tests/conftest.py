@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
-from psycopg import sql
 
 from seeding import database, embedded
+from seeding.pytest_plugin import SeedServer
 
 
 @pytest.fixture(scope="session")
@@ -31,28 +29,26 @@ def pg_server_url() -> Iterator[str]:
         shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
-def _with_database(server_url: str, name: str) -> str:
-    parts = psycopg.conninfo.conninfo_to_dict(server_url)
-    parts["dbname"] = name
-    return "postgresql://?" + "&".join(f"{k}={v}" for k, v in parts.items() if v is not None)
+@pytest.fixture(scope="session")
+def test_server(pg_server_url: str) -> Iterator[SeedServer]:
+    """Makes and drops the tests' databases; a killed session's are dropped by the next one."""
+    server = SeedServer(pg_server_url, source="SEED_TEST_DATABASE_URL")
+    yield server
+    server.close()
 
 
 @pytest.fixture
-def make_database(pg_server_url: str) -> Iterator[Callable[[], str]]:
+def make_database(test_server: SeedServer) -> Iterator[Callable[[], str]]:
     """A function that creates a fresh, empty database and returns its URL; all dropped after."""
     made: list[str] = []
 
     def make() -> str:
-        name = f"seeding_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(pg_server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        made.append(name)
-        return _with_database(pg_server_url, name)
+        made.append(test_server.create_database("seeding_test_"))
+        return test_server.database_url(made[-1])
 
     yield make
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        for name in made:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    for name in made:
+        test_server.drop_database(name)
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
+
+from seeding.pytest_plugin import SeedServer, database_url
 
 pytest_plugins = ["pytester"]
 
@@ -257,6 +260,59 @@ def test_two_scenarios_side_by_side_each_built_once_and_every_database_dropped_a
     # The seed_session database, two templates, the last test's copy.
     assert kinds == ["seed_test", "seed_test", "seed_tpl_baseline", "seed_tpl_diverse"]
     assert databases_like(on_server, "seed_") & set(made) == set()
+
+
+def test_databases_left_by_a_killed_session_are_dropped_by_the_next_one(
+    pytester: pytest.Pytester, on_server: str
+) -> None:
+    pytester.makepyfile(
+        test_killed="""
+        import json, os, signal
+
+        def test_killed_with_its_databases_made(seed_server, seed_scenario, seed_session):
+            seed_scenario("baseline")
+            with open("made.json", "w") as file:
+                json.dump(list(seed_server.database_names), file)
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    pytester.runpytest_subprocess("test_killed.py")
+    made = set(json.loads((pytester.path / "made.json").read_text()))
+    assert len(made) == 3 and made <= databases_like(on_server, "seed_")
+
+    # A database someone is connected to, and a live session's databases, are kept.
+    in_use = sorted(made)[0]
+    with psycopg.connect(database_url(on_server, in_use)):
+        alive = SeedServer(on_server)
+        try:
+            kept = alive.create_database()
+            pytester.makepyfile(
+                test_next="""
+                def test_next(seed_session):
+                    pass
+                """
+            )
+            pytester.runpytest_subprocess("test_next.py").assert_outcomes(passed=1)
+            assert databases_like(on_server, "seed_") & (made | {kept}) == {in_use, kept}
+        finally:
+            alive.close()
+    # Once no one is connected, the next session drops it too.
+    pytester.runpytest_subprocess("test_next.py").assert_outcomes(passed=1)
+    assert databases_like(on_server, "seed_") & made == set()
+
+
+def test_a_database_without_the_owner_comment_is_never_swept(on_server: str) -> None:
+    name = "seed_test_not_made_by_a_seed_server"
+    with psycopg.connect(on_server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        server = SeedServer(on_server)
+        server.create_database()
+        assert name in databases_like(on_server, "seed_test_")
+        server.close()
+    finally:
+        with psycopg.connect(on_server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
 
 
 def test_an_unknown_scenario_is_one_clean_failure(

@@ -9,15 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 import sqlalchemy as sa
-from psycopg import sql
 
 import factories
 from factories import MechanicFactory, SessionFactory, SessionRequestFactory
 from seeding import database, integrity, writer
 from seeding.errors import DatabaseError, SchemaError
+from seeding.pytest_plugin import SeedServer
 from seeding.report import build_report, lanes, render
 from seeding.report.build import translated_errors
 from seeding.report.model import span_days
@@ -548,14 +547,10 @@ ROUTINGS = ("broadcast", "workshop_only", "hybrid", "priority_broadcast")
 
 
 @pytest.fixture(scope="module")
-def clean_database(pg_server_url: str) -> Iterator[str]:
+def clean_database(test_server: SeedServer) -> Iterator[str]:
     """A database of factory-built rows that keep every rule, made once for the module."""
-    name = f"seeding_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    parts = psycopg.conninfo.conninfo_to_dict(pg_server_url)
-    parts["dbname"] = name
-    url = "postgresql://?" + "&".join(f"{k}={v}" for k, v in parts.items() if v is not None)
+    name = test_server.create_database("seeding_test_")
+    url = test_server.database_url(name)
     engine = database.engine_for(url)
     database.create_schema(engine)
     factories.reseed(17)
@@ -571,9 +566,7 @@ def clean_database(pg_server_url: str) -> Iterator[str]:
         writer.write(connection, rows)
     engine.dispose()
     yield url
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+    test_server.drop_database(name)
 
 
 @pytest.fixture(scope="module")
