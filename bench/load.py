@@ -198,7 +198,8 @@ def main() -> None:
     url = with_database(server, name)
     try:
         print(
-            f"server: PostgreSQL on {psycopg.conninfo.conninfo_to_dict(server).get('host') or 'socket'}; "
+            "server: PostgreSQL on "
+            f"{psycopg.conninfo.conninfo_to_dict(server).get('host') or 'socket'}; "
             f"database {name}; {os.cpu_count()} cores; cpu probe {cpu_probe()}",
             flush=True,
         )
@@ -254,7 +255,8 @@ def main() -> None:
             )
         print(f"| bare binary COPY, session_requests shape, no index | {bare:,.0f} rows/s |")
         print(
-            f"| bare binary COPY, session_requests shape, with primary key | {bare_pk:,.0f} rows/s |"
+            "| bare binary COPY, session_requests shape, with primary key | "
+            f"{bare_pk:,.0f} rows/s |"
         )
         print(f"| factory_boy `create()` per row | {per_row:,.0f} rows/s |")
         print(

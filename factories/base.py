@@ -19,6 +19,7 @@ def new_uuid(prefix: str | None = None) -> uuid.UUID:
 
     Args:
         prefix: Leading hex digits the id must begin with (dashes ignored), e.g. 'c62837da'.
+
     """
     value = uuid.UUID(int=rng().getrandbits(128), version=4)
     if not prefix:
@@ -75,7 +76,7 @@ class BaseFactory(SQLAlchemyModelFactory):
 
 
 @functools.cache
-def _traits_off_by_default(cls: type[factory.Factory]) -> tuple[str, ...]:
+def _traits_off_by_default(cls: type[factory.Factory[Any]]) -> tuple[str, ...]:
     """Return the factory's traits that no other trait turns on (those are left unset)."""
     traits = {
         name: param for name, param in cls._meta.parameters.items()

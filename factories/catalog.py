@@ -54,7 +54,9 @@ CONCERN_KEYWORDS: Final = (
     "pre-purchase",
 )
 
-WORKSHOP_WORDS: Final = ("Auto Care", "Auto Service", "Motors", "Garage", "Auto Repair", "Car Clinic")
+WORKSHOP_WORDS: Final = (
+    "Auto Care", "Auto Service", "Motors", "Garage", "Auto Repair", "Car Clinic"
+)
 
 _VIN_LETTERS: Final = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 _VIN_VALUES: Final = {**{str(d): d for d in range(10)}, **dict(zip(

@@ -64,6 +64,7 @@ def clock(
         now: What "now" is for every row built inside the block.
         start: The start of the creation window (default: 30 days before ``now``).
         end: The end of the creation window (default: ``now``).
+
     """
     value = Clock(now=now, start=start or now - timedelta(days=30), end=end or now)
     token = _clock.set(value)
@@ -98,6 +99,7 @@ def bound_session() -> Session:
 
     Raises:
         ConfigurationError: When no session is bound.
+
     """
     session = _session.get()
     if session is None:

@@ -42,7 +42,9 @@ class CustomerFactory(PlacedFactory):
 
     role = "customer"
     full_name = factory.LazyAttribute(lambda o: f"{o.first_name} {o.last_name}")
-    email = factory.LazyAttribute(lambda o: email_address(o.first_name, o.last_name, unique=o.id.hex[:10]))
+    email = factory.LazyAttribute(
+        lambda o: email_address(o.first_name, o.last_name, unique=o.id.hex[:10])
+    )
     phone = factory.LazyAttribute(lambda o: fictional_phone(rng(), o.place.area_code))
     address_line1 = factory.Faker("street_address", locale="en_CA")
     account_type = "individual_customer"
@@ -68,4 +70,6 @@ class VehicleFactory(BaseFactory):
     model = factory.LazyAttribute(lambda o: rng().choice(VEHICLE_MODELS.get(o.make, ("Sedan",))))
     year = factory.LazyFunction(lambda: current_clock().now.year - rng().randint(0, 15))
     vin = factory.LazyAttribute(lambda o: make_vin(rng(), o.year))
-    created_at = factory.LazyAttribute(lambda o: max(o.customer.created_at, signed_up_at(rng(), current_clock())))
+    created_at = factory.LazyAttribute(
+        lambda o: max(o.customer.created_at, signed_up_at(rng(), current_clock()))
+    )

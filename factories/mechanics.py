@@ -21,7 +21,11 @@ from seeding.schema import Mechanic
 from seeding.vocabularies import MECHANIC_TYPES
 
 #: What each type looks like in the app's other columns.
-SERVICE_TIER_OF = {"virtual": "virtual_only", "workshop": "workshop_partner", "independent": "licensed_mobile"}
+SERVICE_TIER_OF = {
+    "virtual": "virtual_only",
+    "workshop": "workshop_partner",
+    "independent": "licensed_mobile",
+}
 PARTICIPATION_OF = {"virtual": "virtual_only", "workshop": "both", "independent": "both"}
 
 
@@ -121,7 +125,9 @@ class MechanicFactory(PlacedFactory):
 
     user_id = factory.LazyFunction(new_uuid)
     name = factory.LazyAttribute(lambda o: f"{o.first_name} {o.last_name}")
-    email = factory.LazyAttribute(lambda o: email_address(o.first_name, o.last_name, unique=o.id.hex[:10]))
+    email = factory.LazyAttribute(
+        lambda o: email_address(o.first_name, o.last_name, unique=o.id.hex[:10])
+    )
     phone = factory.LazyAttribute(lambda o: fictional_phone(rng(), o.place.area_code))
     account_type = factory.LazyAttribute(lambda o: ACCOUNT_TYPE_OF[o.mechanic_type])
     workshop_id = factory.LazyAttribute(lambda o: o.organization.id if o.organization else None)
@@ -141,15 +147,22 @@ class MechanicFactory(PlacedFactory):
     red_seal_expiry_date = factory.LazyFunction(
         lambda: current_clock().now.date() + timedelta(days=rng().randint(90, 5 * 365))
     )
-    specializations = factory.LazyFunction(lambda: sorted(rng().sample(SPECIALIZATIONS, rng().randint(2, 4))))
+    specializations = factory.LazyFunction(
+        lambda: sorted(rng().sample(SPECIALIZATIONS, rng().randint(2, 4)))
+    )
     specialist_tier = factory.LazyAttribute(
-        lambda o: "brand" if o.with_brand else rng().choices(("general", "brand", "master"), (6, 3, 1))[0]
+        lambda o: "brand"
+        if o.with_brand
+        else rng().choices(("general", "brand", "master"), (6, 3, 1))[0]
     )
     brand_specializations = factory.LazyAttribute(_brands)
     rating = None
     completed_sessions = 0
     about_me = factory.LazyAttribute(
-        lambda o: f"Red Seal Automotive Service Technician, {o.years_of_experience} years in {o.city}."
+        lambda o: (
+            "Red Seal Automotive Service Technician, "
+            f"{o.years_of_experience} years in {o.city}."
+        )
         if o.years_of_experience and o.city
         else None
     )

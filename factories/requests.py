@@ -77,7 +77,8 @@ class SessionRequestFactory(BaseFactory):
         # Whether a cancelled request had a mechanic before it was cancelled.
         after_assignment = False
         assigned = _is(
-            lambda o: o.status in ASSIGNED_STATUSES or (o.status == "cancelled" and o.after_assignment)
+            lambda o: o.status in ASSIGNED_STATUSES
+            or (o.status == "cancelled" and o.after_assignment)
         )
         workshop = factory.Maybe(
             _is(lambda o: o.routing_type in ROUTED_TO_WORKSHOP),
@@ -171,7 +172,9 @@ class SessionRequestFactory(BaseFactory):
     created_at = _is(
         lambda o: request_created_at(rng(), current_clock(), o.status, o.assigned, o.session_status)
     )
-    accepted_at = _is(lambda o: plus_minutes(o.created_at, o.response_minutes) if o.assigned else None)
+    accepted_at = _is(
+        lambda o: plus_minutes(o.created_at, o.response_minutes) if o.assigned else None
+    )
     expires_at = _is(lambda o: o.created_at + REQUEST_TTL)
     mechanic_id = _is(lambda o: o.mechanic.id if o.mechanic is not None else None)
     session_id = _is(lambda o: o.session.id if o.session is not None else None)
@@ -179,9 +182,13 @@ class SessionRequestFactory(BaseFactory):
     routing_type = "broadcast"
     workshop_id = _is(_workshop_id)
     preferred_workshop_id = _is(
-        lambda o: o.workshop.id if o.workshop is not None and o.routing_type in ROUTED_TO_WORKSHOP else None
+        lambda o: o.workshop.id
+        if o.workshop is not None and o.routing_type in ROUTED_TO_WORKSHOP
+        else None
     )
-    preferred_mechanic_id = _is(lambda o: o.preferred_mechanic.id if o.preferred_mechanic is not None else None)
+    preferred_mechanic_id = _is(
+        lambda o: o.preferred_mechanic.id if o.preferred_mechanic is not None else None
+    )
     priority_window_minutes = _is(
         lambda o: PRIORITY_WINDOW_MINUTES if o.routing_type == "priority_broadcast" else None
     )
@@ -192,12 +199,16 @@ class SessionRequestFactory(BaseFactory):
     )
     request_type = "general"
     requested_brand = _is(
-        lambda o: o.vehicle.make if o.request_type == "brand_specialist" and o.vehicle is not None else None
+        lambda o: o.vehicle.make
+        if o.request_type == "brand_specialist" and o.vehicle is not None
+        else None
     )
     is_follow_up = False
     follow_up_type = _is(lambda o: rng().choice(FOLLOW_UP_TYPES) if o.is_follow_up else None)
     parent_session_id = _is(lambda o: o.parent_session.id if o.parent_session is not None else None)
-    extracted_keywords = factory.LazyFunction(lambda: sorted(rng().sample(CONCERN_KEYWORDS, rng().randint(1, 3))))
+    extracted_keywords = factory.LazyFunction(
+        lambda: sorted(rng().sample(CONCERN_KEYWORDS, rng().randint(1, 3)))
+    )
     matching_score = _is(lambda o: round(rng().uniform(55, 99), 1) if o.assigned else None)
     prefer_local_mechanic = factory.LazyFunction(lambda: rng().random() < 0.3)
     is_urgent = False

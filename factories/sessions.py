@@ -84,7 +84,9 @@ class SessionFactory(BaseFactory):
     started_at = factory.LazyAttribute(_started_at)
     duration_minutes = factory.LazyAttribute(_duration)
     ended_at = factory.LazyAttribute(
-        lambda o: o.started_at + timedelta(minutes=o.duration_minutes) if o.duration_minutes else None
+        lambda o: o.started_at + timedelta(minutes=o.duration_minutes)
+        if o.duration_minutes
+        else None
     )
     rating = factory.LazyAttribute(
         lambda o: rng().choices((1, 2, 3, 4, 5), (1, 1, 3, 8, 12))[0]

@@ -1,0 +1,1 @@
+"""The scenario files shipped with seeding (baseline, diverse, load), as package data."""

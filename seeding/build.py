@@ -95,7 +95,9 @@ class _Picker:
         self.cycles: dict[tuple[Any, ...], list[Base]] = {}
         self.positions: dict[tuple[Any, ...], int] = defaultdict(int)
 
-    def candidates(self, kind: str, pick: Pick, extra: Mapping[str, Any] | None = None) -> list[Base]:
+    def candidates(
+        self, kind: str, pick: Pick, extra: Mapping[str, Any] | None = None
+    ) -> list[Base]:
         pool = self.built.refs[pick.ref] if pick.ref else self.built.by_kind[kind]
         where = {**pick.where, **(extra or {})}
         return [row for row in pool if _matches(row, where)]
@@ -165,17 +167,25 @@ def _relations(step: CreatePlan, spec: RowSpec, built: Built, picker: _Picker) -
             continue
         if isinstance(value, str):
             rows = built.refs[value]
-            resolved[name] = rows[0] if len(rows) == 1 else picker.pick(target, Pick(ref=value), step.where)
+            resolved[name] = (
+                rows[0] if len(rows) == 1 else picker.pick(target, Pick(ref=value), step.where)
+            )
             continue
         exclude = "workshop_id" if (kind == "session_request" and name == "mechanic"
                                     and routing == "workshop_only") else None
-        resolved[name] = picker.pick(target, value, f"{step.where}.with.{name}", exclude_none=exclude)
+        resolved[name] = picker.pick(
+            target, value, f"{step.where}.with.{name}", exclude_none=exclude
+        )
 
     if kind == "session_request":
         mechanic = resolved.get("mechanic")
         if routing == "workshop_only" and mechanic is not None and "workshop" not in resolved:
             resolved["workshop"] = built.by_id.get(mechanic.workshop_id)
-        if routing in ("workshop_only", "hybrid") and "workshop" not in resolved and built.by_kind["workshop"]:
+        if (
+            routing in ("workshop_only", "hybrid")
+            and "workshop" not in resolved
+            and built.by_kind["workshop"]
+        ):
             resolved["workshop"] = picker.pick("workshop", Pick(any="workshop"), step.where)
         if routing == "priority_broadcast" and "preferred_mechanic" not in resolved:
             if mechanic is not None:
@@ -185,13 +195,21 @@ def _relations(step: CreatePlan, spec: RowSpec, built: Built, picker: _Picker) -
                     "mechanic", Pick(any="mechanic", where={"complete": True}), step.where
                 )
         follow_up = spec.kwargs.get("follow_up") or spec.kwargs.get("is_follow_up")
-        if follow_up and resolved.get("mechanic") is None and resolved.get("preferred_mechanic") is None:
+        if (
+            follow_up
+            and resolved.get("mechanic") is None
+            and resolved.get("preferred_mechanic") is None
+        ):
             if any(m.profile_completion_score >= 80 for m in built.by_kind["mechanic"]):  # type: ignore[attr-defined]
                 resolved["parent_mechanic"] = picker.pick(
                     "mechanic", Pick(any="mechanic", where={"complete": True}), step.where
                 )
         customer = resolved.get("customer")
-        if customer is not None and "vehicle" not in resolved and built.vehicles_of.get(customer.id):
+        if (
+            customer is not None
+            and "vehicle" not in resolved
+            and built.vehicles_of.get(customer.id)
+        ):
             resolved["vehicle"] = picker.rng.choice(built.vehicles_of[customer.id])
     return resolved
 
@@ -278,6 +296,7 @@ def build(plan: Plan) -> Built:
 
     Raises:
         ScenarioError: When a step cannot be built (no row matches a pick, a rule is broken).
+
     """
     built = Built()
     for step in plan.steps:

@@ -127,7 +127,8 @@ def db_shell(db: DbOption = None) -> None:
 def db_doctor(
     db: DbOption = None,
     apply: Annotated[
-        bool, typer.Option("--apply", help="Add the missing foreign keys (where writing is allowed).")
+        bool,
+        typer.Option("--apply", help="Add the missing foreign keys (where writing is allowed)."),
     ] = False,
 ) -> None:
     """Compare a live schema with what the tool writes and reads; exit 1 when they differ."""
@@ -147,7 +148,9 @@ def db_doctor(
     for statement in applied:
         typer.echo(f"applied: {statement}")
     if not problems:
-        typer.echo("compatible: every table, column, vocabulary and foreign key the tool needs is there")
+        typer.echo(
+            "compatible: every table, column, vocabulary and foreign key the tool needs is there"
+        )
         return
     typer.echo(f"{len(problems)} problems:")
     for problem in problems:
@@ -182,9 +185,13 @@ def scenarios_list() -> None:
 @app.command("scenario")
 @clean_errors
 def scenario_run(
-    name: Annotated[str, typer.Argument(help="A shipped scenario's name, or a path to a .yaml file.")],
+    name: Annotated[
+        str, typer.Argument(help="A shipped scenario's name, or a path to a .yaml file.")
+    ],
     db: DbOption = None,
-    seed: Annotated[int | None, typer.Option(help="The run's seed (default: the scenario's).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="The run's seed (default: the scenario's).")
+    ] = None,
     scale: Annotated[float, typer.Option(help="Multiply the counts; quotas are kept.")] = 1.0,
     shard: Annotated[
         str | None,
@@ -215,7 +222,9 @@ def scenario_run(
     try:
         if tiled_scenario:
             with _progress(tiled.rows) as advance:
-                result = runner.write_tiled(engine, tiled, wait=not no_wait, notify=notify, progress=advance)
+                result = runner.write_tiled(
+                    engine, tiled, wait=not no_wait, notify=notify, progress=advance
+                )
         else:
             with _status(f"writing {len(built.rows):,} rows"):
                 result = runner.write_built(engine, plan, built, wait=not no_wait, notify=notify)
@@ -246,7 +255,13 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
         yield lambda rows: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     class _Rate(TextColumn):
         def __init__(self) -> None:
@@ -260,7 +275,8 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
 
     columns = (
         TextColumn("writing"), BarColumn(), TaskProgressColumn(),
-        TextColumn("{task.completed:,.0f} of {task.total:,.0f} rows"), _Rate(), TimeRemainingColumn(),
+        TextColumn("{task.completed:,.0f} of {task.total:,.0f} rows"), _Rate(),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("rows", total=total)
@@ -282,7 +298,10 @@ def _print_targets(results: tuple[targets.TargetResult, ...] | list[targets.Targ
     width = max((len(r.metric) for r in results), default=10)
     for r in results:
         mark = "ok  " if r.met else "MISS"
-        typer.echo(f"  {mark} {r.metric:<{width}}  {targets.format_number(r.current):>8}  needed {r.needed}")
+        typer.echo(
+            f"  {mark} {r.metric:<{width}}  {targets.format_number(r.current):>8}"
+            f"  needed {r.needed}"
+        )
 
 
 @app.command("report")
@@ -290,10 +309,13 @@ def _print_targets(results: tuple[targets.TargetResult, ...] | list[targets.Targ
 def report_command(
     db: DbOption = None,
     scenario: Annotated[
-        str | None, typer.Option(help="Check this scenario's `expect` targets (exit 1 if one is missed).")
+        str | None,
+        typer.Option(help="Check this scenario's `expect` targets (exit 1 if one is missed)."),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, markdown or json.")] = "table",
-    output: Annotated[str | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+    output: Annotated[
+        str | None, typer.Option(help="Write to this file instead of stdout.")
+    ] = None,
 ) -> None:
     """Audit a database with the app's tables (read only): metrics, integrity, targets."""
     if fmt not in ("table", "markdown", "json"):

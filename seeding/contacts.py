@@ -68,7 +68,9 @@ def fictional_phone(rng: random.Random, area_code: int) -> str:
     return f"+1-{area_code}-555-01{rng.randint(0, 99):02d}"
 
 
-_ACCENTS: Final = str.maketrans("àâäéèêëîïôöùûüçÀÂÄÉÈÊËÎÏÔÖÙÛÜÇ'", "aaaeeeeiioouuucAAAEEEEIIOOUUUC ")
+_ACCENTS: Final = str.maketrans(
+    "àâäéèêëîïôöùûüçÀÂÄÉÈÊËÎÏÔÖÙÛÜÇ'", "aaaeeeeiioouuucAAAEEEEIIOOUUUC "
+)
 
 
 def slug(text: str, separator: str = "-") -> str:

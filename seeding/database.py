@@ -48,6 +48,7 @@ def normalize_url(url: str) -> str:
 
     Raises:
         ConfigurationError: When the URL is not a PostgreSQL URL.
+
     """
     raw = url.strip()
     scheme, sep, rest = raw.partition("://")
@@ -64,7 +65,9 @@ def normalize_url(url: str) -> str:
     try:
         make_url(f"postgresql+psycopg://{rest}")
     except sa_exc.ArgumentError as error:
-        raise ConfigurationError(f"database URL {mask_password(raw)!r} is malformed: {error}") from None
+        raise ConfigurationError(
+            f"database URL {mask_password(raw)!r} is malformed: {error}"
+        ) from None
     return f"postgresql+psycopg://{rest}"
 
 
@@ -91,6 +94,7 @@ def resolve(db: str | None = None) -> Target:
 
     Args:
         db: A URL given on the command line or by a caller.
+
     """
     if db:
         return Target(url=normalize_url(db), source="--db")
@@ -106,6 +110,7 @@ def engine_for(url: str) -> Engine:
 
     Raises:
         DatabaseError: When the server cannot be reached or refuses the connection.
+
     """
     sa_url: URL = make_url(normalize_url(url))
     engine = sa.create_engine(sa_url, pool_pre_ping=True)
@@ -170,8 +175,10 @@ def describe(error: sa_exc.DBAPIError) -> str:
 
 
 def driver_message(error: BaseException) -> str | None:
-    """Return the first line of a psycopg error raised outside SQLAlchemy (a COPY), or None
-    when the error is not psycopg's."""
+    """Return the first line of a psycopg error raised outside SQLAlchemy (a COPY).
+
+    Return None when the error is not psycopg's.
+    """
     if not type(error).__module__.startswith("psycopg"):
         return None
     text = str(error).strip()
@@ -192,6 +199,7 @@ def create_schema(engine: Engine) -> list[str]:
 
     Returns:
         The names of the tables created, in creation order (empty when none were missing).
+
     """
     with transaction(engine) as connection:
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))

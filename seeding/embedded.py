@@ -84,6 +84,7 @@ def start(data_dir: Path | None = None) -> EmbeddedServer:
 
     Raises:
         DatabaseError: When the server cannot be initialised or started.
+
     """
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
     try:
@@ -141,6 +142,7 @@ def stop(data_dir: Path | None = None) -> bool:
 
     Raises:
         DatabaseError: When ``pg_ctl stop`` fails.
+
     """
     server = running(data_dir)
     if server is None:

@@ -1,5 +1,7 @@
 """The exceptions seeding raises; every one carries a message that says where, what, and the fix.
 
+The hierarchy::
+
     SeedingError
     ├── ConfigurationError   a setting or argument is wrong (URL, data folder, option)
     ├── DatabaseError        the database could not be reached, or a statement failed

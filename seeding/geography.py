@@ -178,6 +178,8 @@ def sql_postal_prefix_matches(postal_column: str, province_column: str) -> str:
 def sql_city_values() -> str:
     """Return a SQL ``VALUES`` list of (name, province, latitude, longitude) for every city."""
     return ", ".join(
-        "('{}', '{}', {}, {})".format(c.name.replace("'", "''"), c.province, c.latitude, c.longitude)
+        "('{}', '{}', {}, {})".format(
+            c.name.replace("'", "''"), c.province, c.latitude, c.longitude
+        )
         for c in CITIES
     )

@@ -110,7 +110,8 @@ _REQUEST_CONDITIONS: dict[str, str] = {
     """,
     "vehicle belongs to the customer": "v.id IS NULL OR v.customer_id <> r.customer_id",
     "routing fields agree with routing_type": """
-        (r.routing_type = 'workshop_only' AND (r.workshop_id IS NULL OR r.preferred_workshop_id IS NULL))
+        (r.routing_type = 'workshop_only'
+         AND (r.workshop_id IS NULL OR r.preferred_workshop_id IS NULL))
         OR (r.routing_type = 'hybrid' AND r.preferred_workshop_id IS NULL)
         OR (r.routing_type = 'broadcast'
             AND (r.preferred_workshop_id IS NOT NULL OR r.preferred_mechanic_id IS NOT NULL))
@@ -121,7 +122,8 @@ _REQUEST_CONDITIONS: dict[str, str] = {
             OR r.priority_notified_at IS NOT NULL))
     """,
     "workshop_only mechanic works at the workshop": """
-        m.id IS NOT NULL AND r.routing_type = 'workshop_only' AND m.workshop_id IS DISTINCT FROM r.workshop_id
+        m.id IS NOT NULL AND r.routing_type = 'workshop_only'
+        AND m.workshop_id IS DISTINCT FROM r.workshop_id
     """,
     "request has a session of a fitting status exactly when it should": f"""
         ((r.status IN ({_sql_list(ASSIGNED_STATUSES)})
@@ -134,7 +136,9 @@ _REQUEST_CONDITIONS: dict[str, str] = {
              OR (r.status IN ({_sql_list(EITHER_STATUSES)}) AND r.mechanic_id IS NULL))
             AND r.session_id IS NOT NULL)
     """,
-    "brand requests name a brand": "(r.request_type = 'brand_specialist') <> (r.requested_brand IS NOT NULL)",
+    "brand requests name a brand": (
+        "(r.request_type = 'brand_specialist') <> (r.requested_brand IS NOT NULL)"
+    ),
     "plan fits session type": f"NOT {sql_plan_fits_type('r.plan_code', 'r.session_type')}",
     # A lookup per follow-up, not a join: a join would hash every session for the few
     # requests that are follow-ups.

@@ -40,7 +40,9 @@ runs = sa.Table(
     sa.Column("scenario", sa.Text, nullable=False),
     sa.Column("seed", sa.BigInteger, nullable=False),
     sa.Column("scale", sa.Float, nullable=False, server_default=sa.text("1")),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("rows", sa.Integer, nullable=False, server_default=sa.text("0")),
     # "K/N" for one shard of a tiled scenario; NULL for a whole run.
     sa.Column("shard", sa.Text),
@@ -49,7 +51,12 @@ runs = sa.Table(
 blocks = sa.Table(
     "ledger_blocks",
     metadata,
-    sa.Column("run_id", UUID(as_uuid=True), sa.ForeignKey(f"{SCHEMA}.runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "run_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey(f"{SCHEMA}.runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     sa.Column("table_name", sa.Text, nullable=False),
     # The primary keys of rows of one table the run wrote, at most BLOCK_IDS of them.
     sa.Column("row_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
@@ -133,12 +140,20 @@ def exists(connection: Connection) -> bool:
     return bool(found.scalar())
 
 
-def runs_to_replace(connection: Connection, scenario: str, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-    """Return the earlier runs a new run replaces: those of the same scenario, and any that wrote
-    a row with an id the new run writes (an ancestor scenario run with the same seed)."""
-    same = connection.execute(sa.select(runs.c.id).where(runs.c.scenario == scenario)).scalars().all()
+def runs_to_replace(
+    connection: Connection, scenario: str, ids: Sequence[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Return the earlier runs a new run replaces.
+
+    Those are the runs of the same scenario, and any that wrote a row with an id the new run
+    writes (an ancestor scenario run with the same seed).
+    """
+    same = connection.execute(
+        sa.select(runs.c.id).where(runs.c.scenario == scenario)
+    ).scalars().all()
     overlapping = connection.execute(
-        sa.text("SELECT DISTINCT run_id FROM seeding.ledger WHERE row_id = ANY(:ids)"), {"ids": list(ids)}
+        sa.text("SELECT DISTINCT run_id FROM seeding.ledger WHERE row_id = ANY(:ids)"),
+        {"ids": list(ids)},
     ).scalars().all()
     return sorted(set(same) | set(overlapping))
 
@@ -240,12 +255,18 @@ def record(connection: Connection, run_id: uuid.UUID, scenario: str, seed: int, 
     return count
 
 
-def shards_to_replace(connection: Connection, scenario: str, *, seed: int, scale: float, shard: str) -> list[uuid.UUID]:
-    """Return the earlier runs a shard of a tiled scenario replaces: every run of the scenario
-    except the other shards of the same split (same seed, scale and shard count)."""
+def shards_to_replace(
+    connection: Connection, scenario: str, *, seed: int, scale: float, shard: str
+) -> list[uuid.UUID]:
+    """Return the earlier runs a shard of a tiled scenario replaces.
+
+    That is every run of the scenario except the other shards of the same split (same seed,
+    scale and shard count).
+    """
     count = shard.split("/")[1]
     rows = connection.execute(
-        sa.select(runs.c.id, runs.c.seed, runs.c.scale, runs.c.shard).where(runs.c.scenario == scenario)
+        sa.select(runs.c.id, runs.c.seed, runs.c.scale, runs.c.shard)
+        .where(runs.c.scenario == scenario)
     ).all()
     return sorted(
         run_id for run_id, run_seed, run_scale, run_shard in rows
@@ -257,7 +278,9 @@ def shards_to_replace(connection: Connection, scenario: str, *, seed: int, scale
 def start_run(connection: Connection, run_id: uuid.UUID, scenario: str, seed: int, scale: float,
               shard: str | None = None) -> None:
     """Record a run whose ledger rows the caller writes itself (see seeding.tiles)."""
-    connection.execute(runs.insert().values(id=run_id, scenario=scenario, seed=seed, scale=scale, shard=shard))
+    connection.execute(
+        runs.insert().values(id=run_id, scenario=scenario, seed=seed, scale=scale, shard=shard)
+    )
 
 
 def finish_run(connection: Connection, run_id: uuid.UUID, rows: int) -> None:

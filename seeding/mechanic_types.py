@@ -29,6 +29,7 @@ def mechanic_type(workshop_id: uuid.UUID | str | None, account_type: str | None)
     Args:
         workshop_id: The row's ``workshop_id``.
         account_type: The row's ``account_type``.
+
     """
     if workshop_id is None:
         return "virtual"
@@ -42,6 +43,7 @@ def sql_mechanic_type(alias: str = "mechanics") -> str:
 
     Args:
         alias: The name or alias of the mechanics table in the query.
+
     """
     return (
         f"CASE WHEN {alias}.workshop_id IS NULL THEN 'virtual' "

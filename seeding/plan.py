@@ -35,7 +35,7 @@ from seeding.scenario_file import (
     error_at,
 )
 
-FACTORIES: dict[str, type[factory.Factory]] = {
+FACTORIES: dict[str, type[factory.Factory[Any]]] = {
     "workshop": factories.WorkshopFactory,
     "customer": factories.CustomerFactory,
     "mechanic": factories.MechanicFactory,
@@ -196,7 +196,9 @@ class _Checker:
                     f"expected one of {', '.join(sorted(known))}",
                 )
 
-    def fields(self, kind: str, values: Mapping[str, Any], loc: list[str | int], where: str) -> dict[str, Any]:
+    def fields(
+        self, kind: str, values: Mapping[str, Any], loc: list[str | int], where: str
+    ) -> dict[str, Any]:
         _, accepted = factory_names(kind)
         out: dict[str, Any] = {}
         for key, value in values.items():
@@ -214,7 +216,8 @@ class _Checker:
         vocabulary = VOCABULARY.get(kind, {}).get(ALIASES.get(kind, {}).get(key, key))
         if vocabulary is not None and value is not None and value not in vocabulary:
             raise self.fail(
-                loc, where, f"unknown value {value!r}{_closest(str(value), tuple(map(str, vocabulary)))}; "
+                loc, where,
+                f"unknown value {value!r}{_closest(str(value), tuple(map(str, vocabulary)))}; "
                 f"expected one of {', '.join(map(str, vocabulary))}",
             )
 
@@ -222,13 +225,18 @@ class _Checker:
         if name not in self.refs:
             known = set(self.refs)
             raise self.fail(
-                loc, where, f"unknown ref {name!r}{_closest(name, known)}; refs are named by an earlier "
+                loc, where,
+                f"unknown ref {name!r}{_closest(name, known)}; refs are named by an earlier "
                 f"step's `ref:` (known: {', '.join(sorted(known)) or 'none'})",
             )
         if kind is not None and self.refs[name] != kind:
-            raise self.fail(loc, where, f"ref {name!r} names {self.refs[name]} rows, not {kind} rows")
+            raise self.fail(
+                loc, where, f"ref {name!r} names {self.refs[name]} rows, not {kind} rows"
+            )
 
-    def relation(self, kind: str, name: str, value: str | Pick | None, loc: list[str | int], where: str) -> None:
+    def relation(
+        self, kind: str, name: str, value: str | Pick | None, loc: list[str | int], where: str
+    ) -> None:
         relations = RELATIONS[kind]
         if name not in relations:
             raise self.fail(
@@ -242,9 +250,13 @@ class _Checker:
             self.ref(value, loc, where, target)
             return
         if (value.any is None) == (value.ref is None):
-            raise self.fail(loc, where, "a pick needs exactly one of `any: <factory>` or `ref: <group>`")
+            raise self.fail(
+                loc, where, "a pick needs exactly one of `any: <factory>` or `ref: <group>`"
+            )
         if value.any is not None and value.any != target:
-            raise self.fail([*loc, "any"], f"{where}.any", f"{name} must be a {target}, not {value.any!r}")
+            raise self.fail(
+                [*loc, "any"], f"{where}.any", f"{name} must be a {target}, not {value.any!r}"
+            )
         if value.ref is not None:
             self.ref(value.ref, [*loc, "ref"], f"{where}.ref", target)
         columns = set(factories_model_columns(target)) | set(DERIVED_FILTERS.get(target, ()))
@@ -276,11 +288,15 @@ def _create_plan(
     count = step.count
     each_len = {len(values) for values in step.each.values()}
     if len(each_len) > 1:
-        raise checker.fail([*loc, "each"], f"{where}.each", "every list under `each` needs the same length")
+        raise checker.fail(
+            [*loc, "each"], f"{where}.each", "every list under `each` needs the same length"
+        )
     if each_len:
         n = each_len.pop()
         if count is not None and count != n:
-            raise checker.fail([*loc, "each"], f"{where}.each", f"lists of {n} values, but count is {count}")
+            raise checker.fail(
+                [*loc, "each"], f"{where}.each", f"lists of {n} values, but count is {count}"
+            )
         count = n
     factor = scale if step.scale and not step.each else 1.0
 
@@ -298,7 +314,10 @@ def _create_plan(
             total = resolved_total
             count = round(resolved_total / factor) if factor else resolved_total
         elif resolved_total != total:
-            raise checker.fail(dim_loc, dim_where, f"adds up to {resolved_total} rows, but the step makes {total}")
+            raise checker.fail(
+                dim_loc, dim_where,
+                f"adds up to {resolved_total} rows, but the step makes {total}",
+            )
         for value in shares:
             value_loc = [*dim_loc, value]
             if dimension == "trait":
@@ -324,7 +343,8 @@ def _create_plan(
         for i, value in enumerate(values):
             checker.relation(kind, key, value, [*loc, "each", key, i], f"{where}.each.{key}[{i}]")
     each_fields = {
-        key: values for key, values in step.each.items() if key != "ref" and key not in each_relations
+        key: values for key, values in step.each.items()
+        if key != "ref" and key not in each_relations
     }
     if each_fields:
         checker.fields(kind, {key: None for key in each_fields}, [*loc, "each"], f"{where}.each")
@@ -351,7 +371,9 @@ def _create_plan(
             kwargs[ALIASES.get(kind, {}).get(key, key)] = values[i]
         for key, values in each_relations.items():
             relations[key] = values[i]
-        rows.append(RowSpec(kwargs=kwargs, relations=relations, ref=row_refs[i] if row_refs else None))
+        rows.append(
+            RowSpec(kwargs=kwargs, relations=relations, ref=row_refs[i] if row_refs else None)
+        )
     return CreatePlan(
         scenario=scenario, index=index, factory=kind, rows=tuple(rows), group=step.ref,
         window=step.window, where=f"{checker.path.name}:{where}",
@@ -364,10 +386,16 @@ def _update_plan(checker: _Checker, scenario: str, index: int, step: UpdateStep)
     refs = (step.update,) if isinstance(step.update, str) else tuple(step.update)
     kinds = set()
     for i, ref in enumerate(refs):
-        checker.ref(ref, [*loc, "update", i] if not isinstance(step.update, str) else [*loc, "update"], f"{where}.update")
+        checker.ref(
+            ref,
+            [*loc, "update", i] if not isinstance(step.update, str) else [*loc, "update"],
+            f"{where}.update",
+        )
         kinds.add(checker.refs[ref])
     if len(kinds) != 1:
-        raise checker.fail([*loc, "update"], f"{where}.update", "an update step changes rows of one kind")
+        raise checker.fail(
+            [*loc, "update"], f"{where}.update", "an update step changes rows of one kind"
+        )
     kind = kinds.pop()
     columns = set(factories_model_columns(kind))
     for key in [*step.set, *step.regenerate]:
@@ -377,7 +405,10 @@ def _update_plan(checker: _Checker, scenario: str, index: int, step: UpdateStep)
                 f"unknown column {key!r} of {kind}{_closest(key, columns)}",
             )
         if key == "id" or key.endswith("_id"):
-            raise checker.fail([*loc], where, f"{key!r} relates rows and cannot be updated; make a new row instead")
+            raise checker.fail(
+                [*loc], where,
+                f"{key!r} relates rows and cannot be updated; make a new row instead",
+            )
     checker.traits(kind, step.traits, [*loc, "traits"], f"{where}.traits")
     fields = checker.fields(kind, step.fields, [*loc, "fields"], f"{where}.fields")
     return UpdatePlan(
@@ -403,6 +434,7 @@ def make_plan(
 
     Raises:
         ScenarioError: On the first name, ref or quota that is wrong.
+
     """
     if not (scale > 0 and math.isfinite(scale)):
         raise ScenarioError(f"--scale must be a positive number, not {scale}")

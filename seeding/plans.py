@@ -34,6 +34,7 @@ def plans_for(session_type: str) -> tuple[Plan, ...]:
 
     Args:
         session_type: One of :data:`seeding.vocabularies.SESSION_TYPES`.
+
     """
     return tuple(plan for plan in PLANS if plan.session_type == session_type)
 

@@ -15,6 +15,7 @@ def largest_remainder(total: int, weights: Sequence[float]) -> list[int]:
     Args:
         total: The whole to split (>= 0).
         weights: Non-negative weights, not all zero.
+
     """
     weight_sum = float(sum(weights))
     if total < 0 or weight_sum <= 0 or any(w < 0 for w in weights):
@@ -33,6 +34,7 @@ def parse_share(value: int | str) -> tuple[str, float]:
 
     Raises:
         ValueError: For anything else, a negative number included.
+
     """
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a count or a percentage")
@@ -52,7 +54,9 @@ def parse_share(value: int | str) -> tuple[str, float]:
     raise ValueError(f"{value!r} is not a count (an integer) or a percentage like '84%'")
 
 
-def resolve_mix(shares: Mapping[str, int | str], count: int | None, scale: float = 1.0) -> tuple[int, dict[str, int]]:
+def resolve_mix(
+    shares: Mapping[str, int | str], count: int | None, scale: float = 1.0
+) -> tuple[int, dict[str, int]]:
     """Resolve a mix to exact quotas.
 
     Args:
@@ -66,6 +70,7 @@ def resolve_mix(shares: Mapping[str, int | str], count: int | None, scale: float
     Raises:
         ValueError: When the shares mix counts and percentages, percentages do not add to 100,
             counts do not add to the step's count, or nothing is left to split.
+
     """
     parsed = {key: parse_share(value) for key, value in shares.items()}
     kinds = {kind for kind, _ in parsed.values()}

@@ -47,7 +47,9 @@ class RunResult:
     expect: dict[str, str] = field(default_factory=dict)
 
 
-def prepare(name_or_path: str, *, seed: int | None = None, scale: float = 1.0) -> tuple[Plan, Built]:
+def prepare(
+    name_or_path: str, *, seed: int | None = None, scale: float = 1.0
+) -> tuple[Plan, Built]:
     """Load, check and build a scenario in memory, without a database.
 
     Raises:
@@ -60,11 +62,14 @@ def prepare(name_or_path: str, *, seed: int | None = None, scale: float = 1.0) -
 
 
 def is_tiled(name_or_path: str, shard: Shard | None = None) -> bool:
-    """Return whether a run of this scenario takes the tiled path (it has ``tiles:``, or a
-    shard was asked for, which only a tiled scenario accepts).
+    """Return whether a run of this scenario takes the tiled path.
+
+    It does when the scenario has ``tiles:``, or when a shard was asked for (which only a
+    tiled scenario accepts).
 
     Raises:
         ScenarioError: When the scenario cannot be loaded.
+
     """
     return shard is not None or load(name_or_path)[0].tiles is not None
 
@@ -111,7 +116,9 @@ def write_built(
     try:
         with engine.begin() as connection:
             _open_run(connection, wait=wait, notify=notify)
-            replaced = ledger.delete_runs(connection, ledger.runs_to_replace(connection, plan.scenario, ids))
+            replaced = ledger.delete_runs(
+                connection, ledger.runs_to_replace(connection, plan.scenario, ids)
+            )
             counts = writer.write(connection, built.rows)
             ledger.record(
                 connection, run_id, plan.scenario, plan.seed, plan.scale,
@@ -217,7 +224,9 @@ def write_tiled(
                     )
                     if shard else ledger.runs_to_replace(connection, plan.scenario, [])
                 )
-                keys = constraints.drop_foreign_keys(connection, constraints.APP + constraints.LEDGER)
+                keys = constraints.drop_foreign_keys(
+                    connection, constraints.APP + constraints.LEDGER
+                )
                 replaced = ledger.delete_runs(connection, replace)
                 ledger.start_run(connection, run_id, plan.scenario, plan.seed, plan.scale, shard)
                 encoder = tiles.Encoder(connection)

@@ -182,6 +182,7 @@ def locate(name_or_path: str, relative_to: Path | None = None) -> Path:
 
     Raises:
         ScenarioError: When no such scenario exists; lists the shipped ones.
+
     """
     candidate = Path(name_or_path)
     looks_like_path = candidate.suffix in (".yaml", ".yml") or "/" in name_or_path
@@ -224,7 +225,10 @@ def _node_at(node: yaml.Node | None, loc: Sequence[str | int]) -> yaml.Node | No
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             match = next(
-                ((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part),
+                (
+                    (k, v) for k, v in node.value
+                    if isinstance(k, yaml.ScalarNode) and k.value == part
+                ),
                 None,
             )
             if match is None:
@@ -298,7 +302,9 @@ def error_at(path: Path, node: yaml.Node | None, where: str, message: str) -> Sc
     return ScenarioFileError(prefix + (f"{where}: " if where else "") + message)
 
 
-def _first_error(path: Path, root_node: yaml.Node, data: Any, error: ValidationError) -> ScenarioError:
+def _first_error(
+    path: Path, root_node: yaml.Node, data: Any, error: ValidationError
+) -> ScenarioError:
     details = error.errors()
     # Prefer the most informative error of a union: unknown keys first, then the deepest.
     details.sort(key=lambda e: (e["type"] != "extra_forbidden", -len(e["loc"])))
@@ -328,7 +334,12 @@ def _strip_tags(loc: Sequence[str | int]) -> list[str | int]:
     """Drop the union tags pydantic puts in a location (``steps.3.create.count``)."""
     out: list[str | int] = []
     for i, part in enumerate(loc):
-        if part in ("create", "update") and i >= 1 and isinstance(loc[i - 1], int) and i + 1 < len(loc):
+        if (
+            part in ("create", "update")
+            and i >= 1
+            and isinstance(loc[i - 1], int)
+            and i + 1 < len(loc)
+        ):
             continue
         if isinstance(part, str) and part.startswith(("str", "Pick", "function-")):
             continue
@@ -341,6 +352,7 @@ def read_spec(path: Path) -> tuple[ScenarioSpec, yaml.Node]:
 
     Raises:
         ScenarioError: When the file is missing, empty, not YAML, or not a valid scenario.
+
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -380,6 +392,7 @@ def load(name_or_path: str) -> tuple[Scenario, dict[Path, yaml.Node]]:
 
     Raises:
         ScenarioError: On any problem in any file of the chain, or a cycle of ``extends``.
+
     """
     path = locate(name_or_path)
     chain: list[tuple[str, Path, ScenarioSpec]] = []

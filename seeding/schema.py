@@ -70,7 +70,9 @@ def check_in(table: str, column: str, values: tuple[str, ...]) -> CheckConstrain
 
 def uuid_pk() -> Mapped[uuid.UUID]:
     """Return a uuid primary key that the database can fill too."""
-    return mapped_column(UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid())
+    return mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
 
 
 def created_at() -> Mapped[datetime]:

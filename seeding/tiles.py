@@ -218,7 +218,8 @@ class Encoder:
         missing = [c for c in columns if c not in found]
         if missing:
             raise SchemaError(
-                f"table {table} lacks column(s) {', '.join(missing)}; compare it with seed db doctor"
+                f"table {table} lacks column(s) {', '.join(missing)}; "
+                "compare it with seed db doctor"
             )
         return [int(found[c]) for c in columns]
 

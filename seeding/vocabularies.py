@@ -79,6 +79,7 @@ def sql_in(column: str, values: tuple[str, ...]) -> str:
     Args:
         column: The column's name.
         values: The allowed values.
+
     """
     quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in values)
     return f"{column} IN ({quoted})"

@@ -53,6 +53,7 @@ def copy_rows(connection: Connection, table: str, rows: Iterable[tuple[Any, ...]
     Raises:
         DatabaseError: When the database refuses the rows; the caller's transaction is then
             to be rolled back.
+
     """
     columns = ", ".join(f'"{name}"' for name, _, _ in COLUMNS[table])
     json_at = [i for i, (_, _, is_json) in enumerate(COLUMNS[table]) if is_json]

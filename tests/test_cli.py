@@ -28,9 +28,14 @@ def test_db_create_creates_then_changes_nothing(new_database: str) -> None:
     engine = database.engine_for(new_database)
     with engine.connect() as c:
         tables = set(sa.inspect(c).get_table_names())
-        fks = {fk["constrained_columns"][0] for fk in sa.inspect(c).get_foreign_keys("session_requests")}
+        fks = {
+            fk["constrained_columns"][0]
+            for fk in sa.inspect(c).get_foreign_keys("session_requests")
+        }
     engine.dispose()
-    assert tables == {"organizations", "profiles", "mechanics", "vehicles", "sessions", "session_requests"}
+    assert tables == {
+        "organizations", "profiles", "mechanics", "vehicles", "sessions", "session_requests"
+    }
     # The app's quirk, kept: customer_id has no foreign key.
     assert "customer_id" not in fks and "mechanic_id" in fks
 

@@ -21,7 +21,9 @@ def build(seed: int) -> list[tuple[str, tuple[object, ...]]]:
 def dump(engine: sa.Engine) -> list[tuple[object, ...]]:
     with engine.connect() as c:
         out: list[tuple[object, ...]] = []
-        for table in ("organizations", "profiles", "mechanics", "vehicles", "sessions", "session_requests"):
+        for table in (
+            "organizations", "profiles", "mechanics", "vehicles", "sessions", "session_requests"
+        ):
             out += [tuple(r) for r in c.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))]
         return out
 

@@ -71,8 +71,12 @@ def test_every_rule_holds_over_hundreds_of_rows(engine: sa.Engine) -> None:
     build_and_write(engine, make)
     assert broken(engine) == {}
     with engine.connect() as c:
-        counts = dict(c.execute(sa.text("SELECT status, count(*) FROM session_requests GROUP BY 1")).all())
-        assert counts == {"pending": 50, "accepted": 50, "completed": 50, "expired": 50, "cancelled": 100}
+        counts = dict(
+            c.execute(sa.text("SELECT status, count(*) FROM session_requests GROUP BY 1")).all()
+        )
+        assert counts == {
+            "pending": 50, "accepted": 50, "completed": 50, "expired": 50, "cancelled": 100
+        }
         assert c.scalar(sa.text("SELECT count(*) FROM profiles")) >= 300
 
 
@@ -93,9 +97,18 @@ def test_a_bug_in_a_row_is_caught_by_the_rules(engine: sa.Engine) -> None:
     # The rules must be able to fail: break one row of each kind on purpose.
     build_and_write(engine, lambda: SessionRequestFactory.build_batch(5, completed=True))
     with engine.begin() as c:
-        c.execute(sa.text("UPDATE profiles SET postal_code = 'V6B 1A1' WHERE id = (SELECT min(id::text)::uuid FROM profiles WHERE province <> 'BC')"))
-        c.execute(sa.text("UPDATE session_requests SET accepted_at = created_at - interval '1 minute' WHERE id = (SELECT min(id::text)::uuid FROM session_requests)"))
-        c.execute(sa.text("UPDATE session_requests SET customer_email = 'stale@example.com' WHERE id = (SELECT max(id::text)::uuid FROM session_requests)"))
+        c.execute(sa.text(
+            "UPDATE profiles SET postal_code = 'V6B 1A1' "
+            "WHERE id = (SELECT min(id::text)::uuid FROM profiles WHERE province <> 'BC')"
+        ))
+        c.execute(sa.text(
+            "UPDATE session_requests SET accepted_at = created_at - interval '1 minute' "
+            "WHERE id = (SELECT min(id::text)::uuid FROM session_requests)"
+        ))
+        c.execute(sa.text(
+            "UPDATE session_requests SET customer_email = 'stale@example.com' "
+            "WHERE id = (SELECT max(id::text)::uuid FROM session_requests)"
+        ))
     found = broken(engine)
     assert found["customer geography agrees"] == 1
     assert found["request timestamps in order"] == 1
@@ -107,8 +120,12 @@ def test_a_bug_in_a_row_is_caught_by_the_rules(engine: sa.Engine) -> None:
 def test_each_mechanic_type_is_what_the_app_derives(engine: sa.Engine, mechanic_type: str) -> None:
     build_and_write(engine, lambda: MechanicFactory.build_batch(60, **{mechanic_type: True}))
     with engine.connect() as c:
-        types = c.execute(sa.text(f"SELECT {sql_mechanic_type('m')}, count(*) FROM mechanics m GROUP BY 1")).all()
-        incomplete = c.scalar(sa.text("SELECT count(*) FROM mechanics WHERE profile_completion_score < 80"))
+        types = c.execute(
+            sa.text(f"SELECT {sql_mechanic_type('m')}, count(*) FROM mechanics m GROUP BY 1")
+        ).all()
+        incomplete = c.scalar(
+            sa.text("SELECT count(*) FROM mechanics WHERE profile_completion_score < 80")
+        )
     assert types == [(mechanic_type, 60)]
     assert incomplete == 0
     assert broken(engine) == {}
@@ -142,7 +159,9 @@ def test_related_rows_are_passed_as_objects() -> None:
     workshop = WorkshopFactory.build(city="Calgary")
     mechanic = MechanicFactory.build(organization=workshop)
     vehicle = VehicleFactory.build(customer=customer)
-    request = SessionRequestFactory.build(completed=True, customer=customer, mechanic=mechanic, vehicle=vehicle)
+    request = SessionRequestFactory.build(
+        completed=True, customer=customer, mechanic=mechanic, vehicle=vehicle
+    )
     assert customer.province == "BC" and customer.postal_code.startswith("V")
     assert workshop.province == "AB" and workshop.postal_code.startswith("T")
     assert mechanic.workshop_id == workshop.id and mechanic.account_type == "workshop_mechanic"

@@ -33,43 +33,75 @@ def test_baseline_reproduces_the_audit_figure_for_figure(new_database: str) -> N
     url = new_database
     assert q(url, "SELECT status, count(*) FROM session_requests GROUP BY 1 ORDER BY 1") == [
         ("cancelled", 36), ("completed", 6), ("pending", 1)]
-    assert q(url, "SELECT session_type::text, count(*) FROM session_requests GROUP BY 1 ORDER BY 1") == [
-        ("chat", 37), ("diagnostic", 3), ("video", 3)]
-    assert q(url, "SELECT routing_type, count(*) FROM session_requests GROUP BY 1") == [("broadcast", 43)]
+    assert q(
+        url, "SELECT session_type::text, count(*) FROM session_requests GROUP BY 1 ORDER BY 1"
+    ) == [("chat", 37), ("diagnostic", 3), ("video", 3)]
+    assert q(url, "SELECT routing_type, count(*) FROM session_requests GROUP BY 1") == [
+        ("broadcast", 43)]
     assert one(url, "SELECT count(*) FROM session_requests WHERE workshop_id IS NOT NULL") == 5
-    assert one(url, "SELECT count(*) FROM session_requests WHERE preferred_workshop_id IS NOT NULL") == 0
+    assert one(
+        url, "SELECT count(*) FROM session_requests WHERE preferred_workshop_id IS NOT NULL"
+    ) == 0
     assert one(url, "SELECT count(*) FROM session_requests WHERE mechanic_id IS NOT NULL") == 13
-    assert q(url, """SELECT left(mechanic_id::text, 8), count(*) FILTER (WHERE status = 'completed'),
-                            count(*) FILTER (WHERE status = 'cancelled')
-                     FROM session_requests WHERE mechanic_id IS NOT NULL GROUP BY 1 ORDER BY 1""") == [
+    assert q(url, """
+        SELECT left(mechanic_id::text, 8), count(*) FILTER (WHERE status = 'completed'),
+               count(*) FILTER (WHERE status = 'cancelled')
+        FROM session_requests WHERE mechanic_id IS NOT NULL GROUP BY 1 ORDER BY 1""") == [
         ("0d887221", 0, 2), ("2750cdea", 0, 6), ("c62837da", 4, 1)]
-    assert one(url, "SELECT count(*) FROM session_requests WHERE status = 'cancelled' AND mechanic_id IS NULL") == 27
-    assert one(url, "SELECT count(*) FROM session_requests WHERE status = 'cancelled' AND mechanic_id IS NOT NULL") == 9
-    assert one(url, "SELECT count(*) FROM session_requests WHERE status = 'completed' AND mechanic_id IS NULL") == 2
-    assert q(url, """SELECT customer_email, count(*), count(*) FILTER (WHERE status = 'completed'),
-                            count(*) FILTER (WHERE status = 'cancelled'), count(*) FILTER (WHERE status = 'pending')
-                     FROM session_requests GROUP BY 1 ORDER BY 1""") == [
-        ("cust1@test.com", 33, 3, 29, 1), ("cust2@test.com", 9, 3, 6, 0), ("cust3@example.com", 1, 0, 1, 0)]
-    assert q(url, """SELECT round(avg(m)::numeric, 2), round(min(m)::numeric, 2), round(max(m)::numeric, 2)
-                     FROM (SELECT extract(epoch FROM accepted_at - created_at) / 60 AS m
-                           FROM session_requests WHERE accepted_at IS NOT NULL) t""") == [
+    assert one(
+        url,
+        "SELECT count(*) FROM session_requests "
+        "WHERE status = 'cancelled' AND mechanic_id IS NULL",
+    ) == 27
+    assert one(
+        url,
+        "SELECT count(*) FROM session_requests "
+        "WHERE status = 'cancelled' AND mechanic_id IS NOT NULL",
+    ) == 9
+    assert one(
+        url,
+        "SELECT count(*) FROM session_requests "
+        "WHERE status = 'completed' AND mechanic_id IS NULL",
+    ) == 2
+    assert q(url, """
+        SELECT customer_email, count(*),
+               count(*) FILTER (WHERE status = 'completed'),
+               count(*) FILTER (WHERE status = 'cancelled'),
+               count(*) FILTER (WHERE status = 'pending')
+        FROM session_requests GROUP BY 1 ORDER BY 1""") == [
+        ("cust1@test.com", 33, 3, 29, 1), ("cust2@test.com", 9, 3, 6, 0),
+        ("cust3@example.com", 1, 0, 1, 0)]
+    assert q(url, """
+        SELECT round(avg(m)::numeric, 2), round(min(m)::numeric, 2), round(max(m)::numeric, 2)
+        FROM (SELECT extract(epoch FROM accepted_at - created_at) / 60 AS m
+              FROM session_requests WHERE accepted_at IS NOT NULL) t""") == [
         (Decimal("4.83"), Decimal("0.47"), Decimal("29.38"))]
-    assert q(url, """SELECT to_char(min(created_at) AT TIME ZONE 'America/Toronto', 'YYYY-MM-DD HH24:MI:SS'),
-                            to_char(max(created_at) AT TIME ZONE 'America/Toronto', 'YYYY-MM-DD HH24:MI:SS')
-                     FROM session_requests""") == [("2025-10-29 00:45:48", "2025-11-06 14:05:57")]
-    assert q(url, "SELECT left(id::text, 8), status, session_type::text FROM session_requests ORDER BY created_at LIMIT 10") == [
-        ("29026e3d", "cancelled", "chat"), ("5086115b", "cancelled", "chat"), ("3b22dd87", "cancelled", "video"),
-        ("ed99907c", "completed", "chat"), ("3b884909", "cancelled", "chat"), ("fd1e4bcb", "cancelled", "chat"),
-        ("b3dc74a1", "cancelled", "chat"), ("c3206121", "cancelled", "chat"), ("f1370a3b", "cancelled", "chat"),
-        ("119b4c3f", "cancelled", "chat")]
+    assert q(url, """
+        SELECT to_char(min(created_at) AT TIME ZONE 'America/Toronto', 'YYYY-MM-DD HH24:MI:SS'),
+               to_char(max(created_at) AT TIME ZONE 'America/Toronto', 'YYYY-MM-DD HH24:MI:SS')
+        FROM session_requests""") == [("2025-10-29 00:45:48", "2025-11-06 14:05:57")]
+    assert q(
+        url,
+        "SELECT left(id::text, 8), status, session_type::text FROM session_requests "
+        "ORDER BY created_at LIMIT 10",
+    ) == [
+        ("29026e3d", "cancelled", "chat"), ("5086115b", "cancelled", "chat"),
+        ("3b22dd87", "cancelled", "video"), ("ed99907c", "completed", "chat"),
+        ("3b884909", "cancelled", "chat"), ("fd1e4bcb", "cancelled", "chat"),
+        ("b3dc74a1", "cancelled", "chat"), ("c3206121", "cancelled", "chat"),
+        ("f1370a3b", "cancelled", "chat"), ("119b4c3f", "cancelled", "chat")]
     assert one(url, "SELECT count(*) FROM mechanics") == 7
     assert q(url, """SELECT name, email, account_type, years_of_experience, red_seal_certified, city
                      FROM mechanics WHERE id::text LIKE 'c62837da%'""") == [
         ("Alex Thompson", "workshop.mechanic@test.com", "workshop_mechanic", 8, True, "Toronto")]
-    assert q(url, """SELECT o.name, o.city, o.postal_code FROM mechanics m JOIN organizations o ON o.id = m.workshop_id
-                     WHERE m.id::text LIKE 'c62837da%'""") == [("Elite Auto Care Workshop", "Toronto", "M4B 1B3")]
-    incomplete = q(url, """SELECT left(id::text, 8) FROM mechanics WHERE city IS NULL AND province IS NULL
-                           AND postal_code IS NULL AND years_of_experience IS NULL ORDER BY 1""")
+    assert q(url, """
+        SELECT o.name, o.city, o.postal_code
+        FROM mechanics m JOIN organizations o ON o.id = m.workshop_id
+        WHERE m.id::text LIKE 'c62837da%'""") == [
+        ("Elite Auto Care Workshop", "Toronto", "M4B 1B3")]
+    incomplete = q(url, """
+        SELECT left(id::text, 8) FROM mechanics WHERE city IS NULL AND province IS NULL
+        AND postal_code IS NULL AND years_of_experience IS NULL ORDER BY 1""")
     assert len(incomplete) == 4
     assert {"0d887221", "2750cdea", "99c254c1"} <= {row[0] for row in incomplete}
     assert one(url, "SELECT count(*) FROM profiles WHERE role = 'customer'") == 3
@@ -80,15 +112,23 @@ def test_same_scenario_and_seed_on_two_databases_is_identical(make_database) -> 
     for url in (first, second):
         run_scenario("diverse", database_url=url)
     dump = "SELECT * FROM {} ORDER BY id"
-    for table in ("organizations", "profiles", "mechanics", "vehicles", "sessions", "session_requests"):
+    for table in (
+        "organizations", "profiles", "mechanics", "vehicles", "sessions", "session_requests"
+    ):
         assert q(first, dump.format(table)) == q(second, dump.format(table)), table
 
 
 def test_a_second_run_leaves_the_state_of_one_run(new_database: str) -> None:
     run_scenario("diverse", database_url=new_database)
-    before = {t: q(new_database, f"SELECT * FROM {t} ORDER BY id") for t in ("mechanics", "session_requests", "sessions")}
+    before = {
+        t: q(new_database, f"SELECT * FROM {t} ORDER BY id")
+        for t in ("mechanics", "session_requests", "sessions")
+    }
     run_scenario("diverse", database_url=new_database)
-    after = {t: q(new_database, f"SELECT * FROM {t} ORDER BY id") for t in ("mechanics", "session_requests", "sessions")}
+    after = {
+        t: q(new_database, f"SELECT * FROM {t} ORDER BY id")
+        for t in ("mechanics", "session_requests", "sessions")
+    }
     assert before == after
     assert one(new_database, "SELECT count(*) FROM seeding.runs") == 1
     assert one(new_database, "SELECT count(*) FROM seeding.ledger") == sum(
@@ -111,7 +151,9 @@ def test_scale_multiplies_counts_and_keeps_quotas(new_database: str) -> None:
     # Steps with explicit per-row lists keep their rows (25 of baseline's); counted and mixed
     # steps double (baseline's 18, diverse's 100).
     assert one(new_database, "SELECT count(*) FROM session_requests") == 25 + 2 * 18 + 2 * 100
-    assert one(new_database, "SELECT count(*) FROM session_requests WHERE status = 'accepted'") == 20
+    assert one(
+        new_database, "SELECT count(*) FROM session_requests WHERE status = 'accepted'"
+    ) == 20
 
 
 def test_report_targets_exit_1_on_baseline_and_0_after_diverse(new_database: str) -> None:
@@ -121,7 +163,9 @@ def test_report_targets_exit_1_on_baseline_and_0_after_diverse(new_database: str
     seeded = runner.invoke(app, ["scenario", "diverse", "--db", new_database])
     assert seeded.exit_code == 0, seeded.output
     assert "MISS" not in seeded.output
-    met = runner.invoke(app, ["report", "--db", new_database, "--scenario", "diverse", "--format", "json"])
+    met = runner.invoke(
+        app, ["report", "--db", new_database, "--scenario", "diverse", "--format", "json"]
+    )
     assert met.exit_code == 0
     import json
 
