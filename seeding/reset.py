@@ -30,7 +30,7 @@ Choices made here, and nowhere else:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -482,9 +482,9 @@ def _plan(
             "was deleted; fix: recreate the missing tables with `seed db create` (their rows "
             "went with them), then reset again"
         )
-    counts = _count_runs(connection, run_ids, listed)
+    counts, whole = _count_runs(connection, run_ids, listed)
     checked = _merge(references(), _live_references(connection))
-    blockers = _blockers(connection, checked, counts, live, run_ids=run_ids)
+    blockers = _blockers(connection, checked, counts, live, run_ids=run_ids, whole=whole)
     return ResetPlan(True, False, runs, counts, blockers, absent)
 
 
@@ -626,22 +626,32 @@ def _listed_tables(connection: Connection, run_ids: Sequence[uuid.UUID]) -> list
 
 def _count_runs(
     connection: Connection, run_ids: Sequence[uuid.UUID], listed: Sequence[str]
-) -> dict[str, int]:
-    """Return per table (children first) how many rows of these runs the table still holds."""
+) -> tuple[dict[str, int], set[str]]:
+    """Return how many rows of these runs each table holds, and the tables with no other row.
+
+    The counts go children first. A table all of whose rows go has no kept row to point at
+    anything, so the reset need not check its references (seven for ``session_requests``).
+    One scan per table gives both figures.
+    """
     counts: dict[str, int] = {}
+    whole: set[str] = set()
     for table in reversed(APP_TABLES):
         if table.name not in listed:
             continue
-        count = connection.execute(
+        count, kept = connection.execute(
             sa.text(
-                f"SELECT count(*) FROM {_app_table(table.name)} AS x JOIN seeding.ledger AS l "
-                "ON l.row_id = x.id AND l.table_name = :table WHERE l.run_id = ANY(:runs)"
+                f"SELECT count(l.row_id), count(*) - count(l.row_id) "
+                f"FROM {_app_table(table.name)} AS x LEFT JOIN ("
+                "  SELECT row_id FROM seeding.ledger"
+                "  WHERE table_name = :table AND run_id = ANY(:runs)) AS l ON l.row_id = x.id"
             ),
             {"table": table.name, "runs": list(run_ids)},
-        ).scalar_one()
+        ).one()
         if count:
             counts[table.name] = count
-    return counts
+        if not kept:
+            whole.add(table.name)
+    return counts, whole
 
 
 def _count_all(connection: Connection, live: Mapping[str, object]) -> dict[str, int]:
@@ -664,11 +674,12 @@ def _blockers(
     live: Mapping[str, Mapping[str, str]],
     *,
     run_ids: Sequence[uuid.UUID] | None,
+    whole: Set[str] = frozenset(),
 ) -> tuple[Blocker, ...]:
     """Return the kept rows that point at rows to delete.
 
     ``run_ids`` None means every row of every app table goes: only rows outside the app's
-    tables are kept then.
+    tables are kept then. Every row of the app's tables in ``whole`` goes too.
     """
     app_tables = {table.name for table in APP_TABLES}
     relevant = [ref for ref in checked if counts.get(ref.points_at_table)]
@@ -689,7 +700,7 @@ def _blockers(
     found: list[Blocker] = []
     for ref in relevant:
         in_app = ref.schema == APP_SCHEMA and ref.table in app_tables
-        if run_ids is None and in_app:
+        if in_app and (run_ids is None or ref.table in whole):
             continue
         source_type = live.get(ref.table, {}).get(ref.column) if ref.schema == APP_SCHEMA else None
         target_type = live[ref.points_at_table].get(ref.points_at_column)
