@@ -301,6 +301,27 @@ BLOCKING_ROWS = {
         "mechanics", "workshop_id", "organizations",
         "INSERT INTO mechanics (id, workshop_id) VALUES (%(id)s, %(target)s)",
     ),
+    "a vehicle of a seeded customer, its customer_id text": (
+        "vehicles", "customer_id", "profiles",
+        "INSERT INTO vehicles (id, customer_id) VALUES (%(id)s, %(target)s::text)",
+    ),
+    "a mechanic at a seeded workshop by its code (a live key to another column)": (
+        "mechanics", "org_code", "organizations",
+        "INSERT INTO mechanics (id, org_code) VALUES (%(id)s, 'org-' || %(target)s)",
+    ),
+}
+
+#: What a case changes in the schema first: a live database the tool did not create.
+SCHEMA_CHANGES = {
+    # No foreign key: the column may be of another type than the id it holds.
+    "a vehicle of a seeded customer, its customer_id text": (
+        "ALTER TABLE vehicles ALTER COLUMN customer_id TYPE text",
+    ),
+    "a mechanic at a seeded workshop by its code (a live key to another column)": (
+        "ALTER TABLE organizations ADD COLUMN code text UNIQUE",
+        "UPDATE organizations SET code = 'org-' || id",
+        "ALTER TABLE mechanics ADD COLUMN org_code text REFERENCES organizations (code)",
+    ),
 }
 
 
@@ -312,6 +333,8 @@ def test_a_foreign_row_pointing_at_a_seeded_row_blocks_the_reset(
     row_id, target = str(uuid.uuid4()), seeded(pg_url, target_table)
     add_foreign_rows(pg_url)
     with psycopg.connect(pg_url) as c:
+        for change in SCHEMA_CHANGES.get(case, ()):
+            c.execute(change)
         c.execute(insert, {"id": row_id, "target": target})
     before = dump(pg_url)
 
