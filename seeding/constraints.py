@@ -20,8 +20,8 @@ from seeding.schema import APP_TABLES
 #: Bulk statements of at least this many rows set the foreign keys aside.
 BULK_ROWS = 10_000
 
+#: The app's tables, schema-qualified.
 APP = tuple(f"public.{table.name}" for table in APP_TABLES)
-LEDGER = ("seeding.ledger_blocks",)
 
 
 @dataclass(frozen=True)

@@ -224,9 +224,7 @@ def write_tiled(
                     )
                     if shard else ledger.runs_to_replace(connection, plan.scenario, [])
                 )
-                keys = constraints.drop_foreign_keys(
-                    connection, constraints.APP + constraints.LEDGER
-                )
+                keys = constraints.drop_foreign_keys(connection, (*constraints.APP, ledger.BLOCKS))
                 replaced = ledger.delete_runs(connection, replace)
                 ledger.start_run(connection, run_id, plan.scenario, plan.seed, plan.scale, shard)
                 encoder = tiles.Encoder(connection)
