@@ -802,9 +802,9 @@ def _kept_rows_in_the_way(
         for row_id, run_id in connection.execute(
             sa.text(
                 "SELECT row_id, run_id FROM seeding.ledger "
-                "WHERE table_name = :source AND row_id = ANY(:ids)"
+                "WHERE table_name = :source AND row_id::text = ANY(CAST(:ids AS text[]))"
             ),
-            {"source": table, "ids": sorted({uuid.UUID(row.row_id) for row in rows})},
+            {"source": table, "ids": sorted({row.row_id for row in rows})},
         )
     }
     return [
