@@ -137,6 +137,12 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         raise DatabaseError(describe(error)) from None
 
 
+#: The memory each sort or hash of a big query may use (``SET LOCAL``: the report, a reset's
+#: plan and its bulk deletes). PostgreSQL's default, 4MB, sends the hashes of a million ids
+#: to disk: the report's joins ran about 1.5 times slower, a bulk delete's several times.
+WORK_MEM = "128MB"
+
+
 @contextmanager
 def local_settings(connection: Connection, settings: Mapping[str, str]) -> Iterator[None]:
     """Apply settings to the statements inside (``SET LOCAL``), then put back the ones before.
@@ -146,6 +152,9 @@ def local_settings(connection: Connection, settings: Mapping[str, str]) -> Itera
     undoes the settings: the error inside is the one raised, not a failed restore.
     """
     names = list(settings)
+    if not names:
+        yield
+        return
 
     def assign(values: Mapping[str, str]) -> None:
         pairs = ", ".join(f"set_config(:name{i}, :value{i}, true)" for i in range(len(names)))

@@ -238,6 +238,26 @@ def test_run_removes_only_that_run(
     assert sum(table_counts(result.output).values()) == len(removed_ids) == 17
 
 
+def test_a_bulk_run_goes_exactly_and_its_keys_come_back(
+    pg_url: str, baseline: runner.RunResult
+) -> None:
+    # Over constraints.BULK_ROWS rows: the keys are set aside and the ids hashed.
+    load = runner.run_scenario("load", database_url=pg_url, scale=0.06)
+    assert sum(load.counts.values()) >= 10_000
+    keys = "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+    with psycopg.connect(pg_url) as c:
+        keys_before = c.execute(keys).fetchone()
+    before = dump(pg_url)
+    removed_ids = ledger_ids(pg_url, load.run_id)
+
+    done = reset.reset_database(pg_url, run_id=load.run_id)
+
+    assert done.deleted == {table: n for table, n in load.counts.items() if n}
+    assert dump(pg_url) == without(before, removed_ids, {str(load.run_id)})
+    with psycopg.connect(pg_url) as c:
+        assert c.execute(keys).fetchone() == keys_before
+
+
 @pytest.mark.parametrize("name", ["baseline", "scenarios/baseline.yaml"])
 def test_scenario_removes_only_the_runs_of_that_scenario(
     pg_url: str, two_runs: tuple[runner.RunResult, runner.RunResult], name: str

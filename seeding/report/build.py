@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from seeding import integrity
-from seeding.database import describe, local_settings
+from seeding.database import WORK_MEM, describe, local_settings
 from seeding.errors import DatabaseError, SchemaError
 from seeding.mechanic_types import sql_mechanic_type
 from seeding.report import lanes
@@ -69,9 +69,6 @@ MECHANIC_PROFILE_FIELDS: dict[str, str] = {
 #: A customer's geography is complete when every one of these columns is set.
 CUSTOMER_GEO_COLUMNS = ("address_line1", "city", "province", "postal_code", "latitude", "longitude")
 
-#: The memory each sort or hash of the report may use (PostgreSQL's default, 4MB, sends the
-#: joins of a million requests to disk: about 1.5 times slower).
-WORK_MEM = "128MB"
 
 
 def build_report(
