@@ -87,8 +87,9 @@ def build_report(
             ``isolation_level="REPEATABLE READ"``; such a connection that has written nothing
             also lets the report run its queries on a second connection that reads the same
             snapshot (:mod:`seeding.report.lanes`). The report raises ``work_mem`` for the
-            connection's transaction (:data:`WORK_MEM`), so its joins stay in memory, and
-            with two connections turns off parallel workers, both with ``SET LOCAL``.
+            connection's transaction (:data:`seeding.database.WORK_MEM`), so its joins stay
+            in memory, and with two connections turns off parallel workers, both with
+            ``SET LOCAL``.
         now: The instant the integrity rules take as now; by default the database's ``now()``.
         sample: How many requests to list, the first ones by ``created_at``.
         top: How many customers, mechanics and incomplete mechanics to list one by one (the
