@@ -65,6 +65,10 @@ def psql_path() -> Path:
     return Path(module.__file__).parent / "pginstall" / "bin" / "psql"
 
 
+#: The file in a throwaway server's folder that names the process it serves.
+OWNER_FILE = "owner"
+
+
 def scratch_data_dir(prefix: str = "seed-postgres-") -> Path:
     """Return the data folder of a throwaway server, in a fresh folder of the system's temp.
 
@@ -72,8 +76,60 @@ def scratch_data_dir(prefix: str = "seed-postgres-") -> Path:
     must pass through the folders above its data; every new pytest session of the same user
     takes the other users' access to pytest's root away again, and a server of a session
     still running dies on its next checkpoint. The caller removes the folder's parent.
+
+    The folder names this process (:data:`OWNER_FILE`). A process killed before it could stop
+    its server leaves it running: the next call stops the servers of processes that are gone
+    and removes their folders first (:func:`sweep_scratch`).
     """
-    return Path(tempfile.mkdtemp(prefix=prefix)) / "data"
+    sweep_scratch(prefix)
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    (folder / OWNER_FILE).write_text(_process_identity(os.getpid()) or str(os.getpid()))
+    return folder / "data"
+
+
+def sweep_scratch(prefix: str = "seed-postgres-") -> list[Path]:
+    """Stop the throwaway servers whose process is gone, remove their folders; return them.
+
+    Only folders of the system's temp named ``<prefix>...`` that hold an :data:`OWNER_FILE`
+    are looked at; a folder whose server cannot be stopped or removed is left as it is.
+    """
+    import shutil
+
+    swept = []
+    for folder in sorted(Path(tempfile.gettempdir()).glob(f"{prefix}*")):
+        try:
+            owner = (folder / OWNER_FILE).read_text().strip()
+        except OSError:
+            continue  # not ours, or made before folders named their process
+        pid = owner.split()[0]
+        if not pid.isdigit() or _process_identity(int(pid)) in (owner, ""):
+            continue  # the process is alive (or cannot be told apart: kept)
+        try:
+            stop(folder / "data")
+        except (DatabaseError, OSError):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        swept.append(folder)
+    return swept
+
+
+def _process_identity(pid: int) -> str | None:
+    """Return ``"<pid> <start time>"`` for a live process, "" if alive but unknown, None if gone.
+
+    The start time (Linux's ``/proc``) tells a process from a later one that got its pid.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # The fields after the command (in parentheses, which may hold spaces); 22nd is the start.
+    return f"{pid} {stat.rsplit(')', 1)[1].split()[19]}"
 
 
 def start(data_dir: Path | None = None) -> EmbeddedServer:

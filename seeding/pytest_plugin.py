@@ -22,7 +22,8 @@ Every database the plugin makes is named ``seed_test_<hex>`` (a test's copy, the
 ``seed_session`` database) or ``seed_tpl_<scenario>_<hex>`` (a template), and is dropped at
 the latest when the test session ends. A session that is killed cannot drop them: each
 carries a comment naming its session (:data:`OWNER_COMMENT`), and the next session on the
-server drops those whose session is gone (:meth:`SeedServer.sweep`).
+server drops those whose session is gone (:meth:`SeedServer.sweep`). The next session also
+stops an embedded server left running by a killed one (:func:`seeding.embedded.sweep_scratch`).
 """
 
 from __future__ import annotations
