@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -53,6 +55,21 @@ def with_database(server: str, name: str) -> str:
     parts = psycopg.conninfo.conninfo_to_dict(server)
     parts["dbname"] = name
     return "postgresql://?" + "&".join(f"{k}={v}" for k, v in parts.items() if v is not None)
+
+
+@contextmanager
+def bench_database(server: str) -> Iterator[tuple[str, str]]:
+    """Create a fresh database on the server; yield its name and URL; drop it after."""
+    name = f"seed_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name, with_database(server, name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def tree_resident_kb(root: int) -> int:
@@ -192,11 +209,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server = server_url(args.server)
-    name = f"seed_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(server, name)
-    try:
+    with bench_database(server) as (name, url):
         print(
             "server: PostgreSQL on "
             f"{psycopg.conninfo.conninfo_to_dict(server).get('host') or 'socket'}; "
@@ -268,11 +281,6 @@ def main() -> None:
         )
         print(f"| load (scale {largest:g}) / bare COPY, with primary key | {rate / bare_pk:.0%} |")
         print(f"| load (scale {largest:g}) / factory_boy per row | {rate / per_row:,.0f}× |")
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 if __name__ == "__main__":

@@ -21,11 +21,9 @@ $SEED_TEST_DATABASE_URL, else the embedded server). The database is dropped at t
 from __future__ import annotations
 
 import argparse
-import uuid
 
 import psycopg
-from load import run_measured, seed, server_url, with_database
-from psycopg import sql
+from load import bench_database, run_measured, seed, server_url
 
 
 def timed(label: str, *args: str) -> float:
@@ -44,13 +42,8 @@ def main() -> None:
     parser.add_argument("--scale", default="10", help="scale of `load` (default 10)")
     args = parser.parse_args()
 
-    server = server_url(args.server)
-    name = f"seed_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(server, name)
-    load = ("scenario", "load", "--scale", args.scale, "--db", url)
-    try:
+    with bench_database(server_url(args.server)) as (name, url):
+        load = ("scenario", "load", "--scale", args.scale, "--db", url)
         print(f"database {name}; load at scale {args.scale}", flush=True)
         timed(f"seed scenario load --scale {args.scale} (fresh)", *load)
         timed("seed scenario diverse (beside it)", "scenario", "diverse", "--db", url)
@@ -65,11 +58,6 @@ def main() -> None:
         with psycopg.connect(url) as connection:
             row = connection.execute("SELECT count(*) FROM session_requests").fetchone()
         print(f"session_requests left (the small run's): {row[0] if row else '?'}", flush=True)
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 if __name__ == "__main__":
