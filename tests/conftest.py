@@ -123,3 +123,23 @@ def tile_file(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("tiles") / "tiny.yaml"
     path.write_text(TILE)
     return str(path)
+
+
+@pytest.fixture
+def app_db(make_database: Callable[[], str]) -> str:
+    """A URL of a fresh database shaped like the app's real Supabase one (migrations' shape)."""
+    from app_shape import create_app_shape
+
+    url = make_database()
+    create_app_shape(url)
+    return url
+
+
+@pytest.fixture
+def app_db_live(make_database: Callable[[], str]) -> str:
+    """A URL of a fresh database shaped like the app's live staging Supabase database."""
+    from app_shape import create_app_shape
+
+    url = make_database()
+    create_app_shape(url, live=True)
+    return url
