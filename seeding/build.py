@@ -6,6 +6,8 @@ database here; the writer persists the result.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import random
 import uuid
 from collections import defaultdict
@@ -13,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
+
+import sqlalchemy as sa
 
 import factories
 from seeding.errors import ScenarioError
@@ -52,6 +56,18 @@ class Built:
     by_kind: dict[str, list[Base]] = field(default_factory=lambda: defaultdict(list))
     by_id: dict[uuid.UUID, Base] = field(default_factory=dict)
     vehicles_of: dict[uuid.UUID, list[Base]] = field(default_factory=lambda: defaultdict(list))
+    #: Where each step's rows start in ``rows``, and the step (``file:line: steps[i]``).
+    step_starts: list[tuple[int, str]] = field(default_factory=list)
+    #: The last update step that changed a row, by the row's id().
+    changed_by: dict[int, str] = field(default_factory=dict)
+
+    def origin(self, index: int) -> str:
+        """Return the step that made (or last changed) ``rows[index]``."""
+        changed = self.changed_by.get(id(self.rows[index]))
+        if changed is not None:
+            return changed
+        at = bisect.bisect_right(self.step_starts, index, key=lambda start: start[0]) - 1
+        return self.step_starts[at][1] if at >= 0 else "the factories"
 
     def add(self, row: Base) -> None:
         """Record one built row."""
@@ -242,13 +258,21 @@ def _create(step: CreatePlan, plan: Plan, built: Built) -> None:
 
 def _update(step: UpdatePlan, plan: Plan, built: Built) -> None:
     rows = [row for ref in step.refs for row in built.refs[ref]]
+    if not rows:  # a group of no rows
+        return
     kind = KIND_OF[type(rows[0])]
     cls = FACTORIES[kind]
     with factories.clock(plan.now):
         for row in rows:
+            built.changed_by[id(row)] = step.where
             if step.regenerate:
                 with factories.collect():
-                    fresh = cls.build(**{t: True for t in step.traits}, **step.fields)
+                    try:
+                        fresh = cls.build(**{t: True for t in step.traits}, **step.fields)
+                    except ScenarioError:
+                        raise
+                    except Exception as error:  # a factory rule, or a value the model refuses
+                        raise ScenarioError(f"{step.where}: {error}") from None
                 for key in step.regenerate:
                     setattr(row, key, getattr(fresh, key))
             for key, value in step.set.items():
@@ -291,19 +315,96 @@ def _mechanic_counters(built: Built) -> None:
         )
 
 
+@functools.cache
+def unique_keys(model: type[Base]) -> tuple[tuple[str, ...], ...]:
+    """Return the attribute names of each unique key of a model (its primary key first)."""
+    table = cast(sa.Table, model.__table__)
+    mapper = sa.inspect(model)
+    unique = (sa.PrimaryKeyConstraint, sa.UniqueConstraint)
+    keys: list[tuple[str, ...]] = []
+    for constraint in sorted(
+        (c for c in table.constraints if isinstance(c, unique)),
+        key=lambda c: (not isinstance(c, sa.PrimaryKeyConstraint), str(c.name)),
+    ):
+        keys.append(tuple(mapper.get_property_by_column(c).key for c in constraint.columns))
+    return tuple(keys)
+
+
+def check_unique(built: Built) -> None:
+    """Refuse two rows with the same value of a unique key (an id, a slug, an email, ...).
+
+    The database would refuse them too, but only once the run is writing.
+
+    Raises:
+        ScenarioError: Naming the step of the second row and the step of the first.
+
+    """
+    seen: dict[tuple[str, tuple[str, ...], tuple[Any, ...]], int] = {}
+    for index, row in enumerate(built.rows):
+        for attrs in unique_keys(type(row)):
+            values = tuple(getattr(row, attr) for attr in attrs)
+            if any(value is None for value in values):
+                continue
+            key = (row.__tablename__, attrs, values)
+            first = seen.setdefault(key, index)
+            if first != index:
+                shown = ", ".join(str(value) for value in values)
+                raise ScenarioError(
+                    f"{built.origin(index)}: {row.__tablename__}.{', '.join(attrs)} {shown!r} "
+                    f"is already used by a row of {built.origin(first)}; a unique value can be "
+                    "used once (leave the field to the factory, or give each row its own value)"
+                )
+
+
+def check_unique_across_copies(built: Built, copies: int) -> None:
+    """Refuse a unique text of a tile that every copy of it would repeat.
+
+    A copy rewrites the hex of a row's ids written into its texts (see seeding.tiles), so a
+    unique text (a slug, an email) differs between copies only when it holds the first six
+    hex digits of one of its row's ids, as the factories make it.
+
+    Raises:
+        ScenarioError: Naming the step of the first such row.
+
+    """
+    if copies <= 1:
+        return
+    for index, row in enumerate(built.rows):
+        model = type(row)
+        columns = sa.inspect(model).columns
+        for attrs in unique_keys(model)[1:]:
+            texts = [getattr(row, a) for a in attrs if isinstance(getattr(row, a), str)]
+            if not texts:
+                continue
+            hexes = [
+                value.hex[:6] for value in (getattr(row, c.key) for c in columns)
+                if isinstance(value, uuid.UUID)
+            ]
+            if not any(h in text for text in texts for h in hexes):
+                raise ScenarioError(
+                    f"{built.origin(index)}: {row.__tablename__}.{', '.join(attrs)} "
+                    f"{', '.join(texts)!r} would be the same in each of the {copies:,} copies of "
+                    "the tile, and it must be unique; leave it to the factory (which writes the "
+                    "row's id into it, and each copy its own id)"
+                )
+
+
 def build(plan: Plan) -> Built:
     """Build every row of a plan, in memory.
 
     Raises:
-        ScenarioError: When a step cannot be built (no row matches a pick, a rule is broken).
+        ScenarioError: When a step cannot be built (no row matches a pick, a rule is broken,
+            two rows share a unique value).
 
     """
     built = Built()
     for step in plan.steps:
         factories.reseed(step_seed(plan.seed, step.scenario, step.index))
+        built.step_starts.append((len(built.rows), step.where))
         if isinstance(step, CreatePlan):
             _create(step, plan, built)
         else:
             _update(step, plan, built)
     _mechanic_counters(built)
+    check_unique(built)
     return built

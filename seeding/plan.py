@@ -8,21 +8,26 @@ is a plain, immutable value: printing it shows what a run will make.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import math
+import os
 import random
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import factory
+import pydantic
+import sqlalchemy as sa
 import yaml
 
 import factories
-from seeding import plans, vocabularies
-from seeding.errors import ScenarioError
+from seeding import plans, targets, vocabularies
+from seeding.errors import ConfigurationError, ScenarioError
 from seeding.quotas import resolve_mix
 from seeding.scenario_file import (
     FACTORY_NAMES,
@@ -32,6 +37,7 @@ from seeding.scenario_file import (
     UpdateStep,
     Window,
     _node_at,
+    display,
     error_at,
 )
 
@@ -84,12 +90,102 @@ VOCABULARY: dict[str, dict[str, tuple[Any, ...]]] = {
 }
 for _name in ("workshop", "customer", "mechanic"):
     VOCABULARY.setdefault(_name, {})["province"] = vocabularies.PROVINCES
+# The rest of the columns the tables' CHECK constraints hold to a vocabulary.
+VOCABULARY["workshop"].update(
+    organization_type=vocabularies.ORGANIZATION_TYPES,
+    status=vocabularies.ORGANIZATION_STATUSES,
+    verification_status=vocabularies.VERIFICATION_STATUSES,
+)
+VOCABULARY["customer"]["account_type"] = vocabularies.ACCOUNT_TYPES
+VOCABULARY["mechanic"].update(
+    account_type=vocabularies.ACCOUNT_TYPES,
+    participation_mode=vocabularies.PARTICIPATION_MODES,
+    red_seal_province=vocabularies.PROVINCES,
+)
+
+#: Columns the tables' CHECK constraints hold to a range (inclusive).
+RANGES: dict[str, dict[str, tuple[int, int]]] = {
+    "session": {"rating": (1, 5)},
+    "mechanic": {"profile_completion_score": (0, 100)},
+}
+
+#: The types of the factory parameters (not columns) a scenario may set.
+PARAM_TYPES: dict[str, tuple[type, ...]] = {
+    "id_prefix": (str,),
+    "in_city": (str,),
+    "in_province": (str,),
+    "first_name": (str,),
+    "last_name": (str,),
+    "owner_name": (str,),
+    "with_brand": (str,),
+    "type": (str,),
+    "mechanic_type": (str,),
+    "session_status": (str,),
+    "as_independent": (bool,),
+    "as_virtual": (bool,),
+    "as_workshop": (bool,),
+    "after_assignment": (bool,),
+    "assigned": (bool,),
+    "response_minutes": (int, float),
+    "ends_before": (datetime,),
+}
+
+#: Factory parameters the factories work out themselves (objects, not values).
+INTERNAL_PARAMS = frozenset({"place", "coordinates", "session", "parent_mechanic"})
 
 #: Scenario-friendly names of factory parameters.
 ALIASES: dict[str, dict[str, str]] = {"mechanic": {"type": "mechanic_type"}}
 
 #: Keys a ``where`` filter accepts beyond the model's columns.
 DERIVED_FILTERS: dict[str, tuple[str, ...]] = {"mechanic": ("type", "complete")}
+
+#: The most rows a run builds in memory (a tiled run: its tile), unless SEED_MAX_ROWS says.
+DEFAULT_MAX_ROWS = 5_000_000
+MAX_ROWS_ENV = "SEED_MAX_ROWS"
+#: Scenario times fall in [EARLIEST, LATEST): the factories' time arithmetic (a year before
+#: the window, hours after now) stays inside Python's and PostgreSQL's ranges.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+#: A run's seed is stored in ``seeding.runs.seed``, a bigint.
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+
+
+def bound_setting(value: int | None, env: str, default: int) -> int:
+    """Return a bound on rows: ``value`` if given, else the environment variable ``env``.
+
+    Raises:
+        ConfigurationError: When the value (or the variable) is not a positive whole number.
+
+    """
+    if value is None:
+        text = os.environ.get(env, "").strip()
+        if not text:
+            return default
+        try:
+            value = int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ConfigurationError(
+                f"{env}={text!r} is not a positive whole number of rows; set it like "
+                f"{env}={default * 2} or unset it (default {default:,})"
+            )
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"the bound on rows must be a positive whole number, not {value!r}"
+        )
+    return value
+
+
+def max_rows_setting(max_rows: int | None = None) -> int:
+    """Return the bound on the rows a run builds in memory (the argument, SEED_MAX_ROWS, 5M).
+
+    Raises:
+        ConfigurationError: When it is not a positive whole number.
+
+    """
+    return bound_setting(max_rows, MAX_ROWS_ENV, DEFAULT_MAX_ROWS)
 
 
 @dataclass(frozen=True)
@@ -167,8 +263,151 @@ def _closest(word: str, options: set[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _shown(value: Any) -> str:
+    """Return a value as an error message shows it (short)."""
+    text = value.isoformat() if isinstance(value, date) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@functools.cache
+def model_columns(kind: str) -> dict[str, sa.Column[Any]]:
+    """Return a factory's model columns by attribute name."""
+    model = FACTORIES[kind]._meta.model
+    return {
+        prop.key: cast("sa.Column[Any]", prop.columns[0])
+        for prop in sa.inspect(model).column_attrs
+    }
+
+
+def factories_model_columns(kind: str) -> list[str]:
+    """Return the attribute names of a factory's model columns."""
+    return list(model_columns(kind))
+
+
+_TIME_RANGE = f"between {EARLIEST.date()} and {LATEST.year - 1}-12-31"
+
+
+def _in_time_range(value: date) -> bool:
+    if isinstance(value, datetime):
+        return value.tzinfo is not None and EARLIEST <= value < LATEST
+    return EARLIEST.date() <= value < LATEST.date()
+
+
+def _json_like(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int):
+        return True
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_json_like(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_like(v) for k, v in value.items())
+    return False
+
+
+def column_value(column: sa.Column[Any], value: Any) -> Any:
+    """Return ``value`` as ``column`` holds it (the text of a uuid as a UUID).
+
+    Raises:
+        ValueError: Saying what the column needs, when the value does not fit it.
+
+    """
+    kind = column.type
+    if value is None:
+        if not column.nullable:
+            raise ValueError("needs a value, not null")
+        return None
+    if isinstance(kind, sa.Boolean):
+        if not isinstance(value, bool):
+            raise ValueError("needs true or false")
+    elif isinstance(kind, sa.Integer):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("needs a whole number")
+        bits = (
+            64 if isinstance(kind, sa.BigInteger)
+            else 16 if isinstance(kind, sa.SmallInteger) else 32
+        )
+        if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+            raise ValueError(f"is beyond the column's range (a {bits}-bit integer)")
+    elif isinstance(kind, sa.Numeric):  # Double too
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("needs a number")
+        try:
+            magnitude = abs(float(value))
+        except OverflowError:
+            raise ValueError("is too large a number") from None
+        if not isinstance(kind, sa.Float) and kind.precision is not None:
+            limit = 10 ** (kind.precision - (kind.scale or 0))
+            if not magnitude < limit:
+                raise ValueError(f"must be a number below {limit:,} (numeric({kind.precision}, "
+                                 f"{kind.scale or 0}))")
+    elif isinstance(kind, sa.DateTime):
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError("needs a time with its offset, e.g. 2025-11-06T14:05:57-05:00")
+        if not _in_time_range(value):
+            raise ValueError(f"must fall {_TIME_RANGE}")
+    elif isinstance(kind, sa.Date):
+        if isinstance(value, datetime) or not isinstance(value, date):
+            raise ValueError("needs a date, e.g. 2026-05-01")
+        if not _in_time_range(value):
+            raise ValueError(f"must fall {_TIME_RANGE}")
+    elif isinstance(kind, sa.Uuid):
+        if isinstance(value, str):
+            try:
+                return uuid.UUID(value)
+            except ValueError:
+                pass
+        if not isinstance(value, uuid.UUID):
+            raise ValueError("needs a uuid, e.g. 29026e3d-5c1f-4c4e-9d0e-6d3f2b8a7c10")
+    elif isinstance(kind, sa.ARRAY):
+        if not isinstance(value, list) or not all(
+            isinstance(item, str) and "\x00" not in item for item in value
+        ):
+            raise ValueError("needs a list of texts, e.g. [brakes, tires]")
+    elif isinstance(kind, sa.JSON):
+        if not _json_like(value):
+            raise ValueError(
+                "needs JSON: numbers, texts, true/false, null, lists and mappings with text keys"
+            )
+    elif isinstance(kind, sa.String):
+        if not isinstance(value, str):
+            hint = " (quote it to make it one)" if isinstance(value, int | float | date) else ""
+            raise ValueError(f"needs a text{hint}")
+        if "\x00" in value:
+            raise ValueError("cannot hold a NUL character")
+    return value
+
+
+def _param_value(name: str, value: Any) -> Any:
+    """Check a factory parameter's value (a parameter that is not a column).
+
+    Raises:
+        ValueError: Saying what the parameter needs.
+
+    """
+    types = PARAM_TYPES.get(name)
+    if types is None or value is None:
+        return value
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+        needs = {str: "a text", bool: "true or false", int: "a number", datetime: "a time"}
+        raise ValueError(f"needs {needs[types[0]]}")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("cannot hold a NUL character")
+    if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+        raise ValueError("needs a non-negative number")
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= 10**6:
+        raise ValueError("needs a number between 0 and 1,000,000")
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError("needs a time with its offset, e.g. 2025-11-06T14:05:57-05:00")
+    if isinstance(value, datetime) and not _in_time_range(value):
+        raise ValueError(f"must fall {_TIME_RANGE}")
+    return value
+
+
 class _Checker:
-    """Checks the names in one scenario file; errors carry file and line."""
+    """Checks the names and values in one scenario file; errors carry file and line."""
 
     def __init__(self, path: Path, node: yaml.Node, refs: dict[str, str]) -> None:
         self.path = path
@@ -177,6 +416,12 @@ class _Checker:
 
     def fail(self, loc: list[str | int], where: str, message: str) -> ScenarioError:
         return error_at(self.path, _node_at(self.node, loc), where, message)
+
+    def place(self, loc: list[str | int], where: str) -> str:
+        """Return ``file:line: where``, how build errors name a step."""
+        node = _node_at(self.node, loc)
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        return f"{display(self.path)}{line}: {where}"
 
     def factory(self, name: str, loc: list[str | int], where: str) -> str:
         if name not in FACTORIES:
@@ -196,30 +441,51 @@ class _Checker:
                     f"expected one of {', '.join(sorted(known))}",
                 )
 
+    def field_name(self, kind: str, key: str, loc: list[str | int], where: str) -> str:
+        """Check a field's name; return the factory's keyword for it."""
+        _, accepted = factory_names(kind)
+        if key not in accepted or key in RELATIONS[kind]:
+            hint = "; relations go under `with:`" if key in RELATIONS[kind] else ""
+            raise self.fail(
+                loc, where, f"unknown field {key!r} of {kind}{_closest(key, accepted)}{hint}"
+            )
+        if key in INTERNAL_PARAMS:
+            raise self.fail(
+                loc, where, f"{key!r} is worked out by the {kind} factory and cannot be set"
+            )
+        return ALIASES.get(kind, {}).get(key, key)
+
     def fields(
         self, kind: str, values: Mapping[str, Any], loc: list[str | int], where: str
     ) -> dict[str, Any]:
-        _, accepted = factory_names(kind)
         out: dict[str, Any] = {}
         for key, value in values.items():
-            if key not in accepted or key in RELATIONS[kind]:
-                hint = "; relations go under `with:`" if key in RELATIONS[kind] else ""
-                raise self.fail(
-                    [*loc, key], f"{where}.{key}",
-                    f"unknown field {key!r} of {kind}{_closest(key, accepted)}{hint}",
-                )
-            self.value(kind, key, value, [*loc, key], f"{where}.{key}")
-            out[ALIASES.get(kind, {}).get(key, key)] = value
+            name = self.field_name(kind, key, [*loc, key], f"{where}.{key}")
+            out[name] = self.value(kind, key, value, [*loc, key], f"{where}.{key}")
         return out
 
-    def value(self, kind: str, key: str, value: Any, loc: list[str | int], where: str) -> None:
-        vocabulary = VOCABULARY.get(kind, {}).get(ALIASES.get(kind, {}).get(key, key))
+    def value(self, kind: str, key: str, value: Any, loc: list[str | int], where: str) -> Any:
+        """Check one value of a field; return it as the row holds it."""
+        name = ALIASES.get(kind, {}).get(key, key)
+        vocabulary = VOCABULARY.get(kind, {}).get(name)
         if vocabulary is not None and value is not None and value not in vocabulary:
             raise self.fail(
                 loc, where,
-                f"unknown value {value!r}{_closest(str(value), tuple(map(str, vocabulary)))}; "
+                f"unknown value {_shown(value)}"
+                f"{_closest(str(value), tuple(map(str, vocabulary)))}; "
                 f"expected one of {', '.join(map(str, vocabulary))}",
             )
+        column = model_columns(kind).get(name)
+        try:
+            value = column_value(column, value) if column is not None else _param_value(name, value)
+        except ValueError as error:
+            raise self.fail(loc, where, f"{name} {error}; found {_shown(value)}") from None
+        bounds = RANGES.get(kind, {}).get(name)
+        if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
+            raise self.fail(
+                loc, where, f"{name} must be between {bounds[0]} and {bounds[1]}; found {value!r}"
+            )
+        return value
 
     def ref(self, name: str, loc: list[str | int], where: str, kind: str | None = None) -> None:
         if name not in self.refs:
@@ -235,8 +501,9 @@ class _Checker:
             )
 
     def relation(
-        self, kind: str, name: str, value: str | Pick | None, loc: list[str | int], where: str
-    ) -> None:
+        self, kind: str, name: str, value: Any, loc: list[str | int], where: str
+    ) -> str | Pick | None:
+        """Check a relation (a ref, a pick, or none); return it as the build takes it."""
         relations = RELATIONS[kind]
         if name not in relations:
             raise self.fail(
@@ -245,10 +512,27 @@ class _Checker:
             )
         target = relations[name]
         if value is None:
-            return
+            return None
+        if isinstance(value, dict):
+            try:
+                value = Pick.model_validate(value)
+            except pydantic.ValidationError as error:
+                first = error.errors()[0]
+                at = ".".join(str(part) for part in first["loc"])
+                raise self.fail(
+                    loc, where, f"a pick's {at or 'value'}: {first['msg'][:1].lower()}"
+                    f"{first['msg'][1:]}; a pick is {{any: {target}}} or {{ref: GROUP}}, "
+                    "with `where:`",
+                ) from None
         if isinstance(value, str):
             self.ref(value, loc, where, target)
-            return
+            return value
+        if not isinstance(value, Pick):
+            raise self.fail(
+                loc, where,
+                f"a relation is a ref's name, a pick ({{any: {target}}} or {{ref: GROUP}}, with "
+                f"`where:`) or null; found {_shown(value)}",
+            )
         if (value.any is None) == (value.ref is None):
             raise self.fail(
                 loc, where, "a pick needs exactly one of `any: <factory>` or `ref: <group>`"
@@ -266,24 +550,89 @@ class _Checker:
                     [*loc, "where", key], f"{where}.where.{key}",
                     f"unknown field {key!r} of {target}{_closest(key, columns)}",
                 )
+        return value
 
 
-def factories_model_columns(kind: str) -> list[str]:
-    """Return the attribute names of a factory's model columns."""
-    model = FACTORIES[kind]._meta.model
-    return [attr.key for attr in model.__mapper__.column_attrs]
+@dataclass
+class _Budget:
+    """The rows a plan may build in memory, and how many its steps take so far."""
+
+    limit: int
+    scale: float
+    tile: bool
+    used: int = 0
+
+    def take(
+        self, rows: int | None, checker: _Checker, loc: list[str | int], where: str, what: str
+    ) -> None:
+        """Count a step's rows; ``None`` is more than can be counted.
+
+        Raises:
+            ScenarioError: When the rows would pass the limit.
+
+        """
+        if rows is not None and self.used + rows <= self.limit:
+            self.used += rows
+            return
+        if rows is None:
+            many = "more rows than can be counted"
+        else:
+            many = f"{rows:,} rows" if rows < 10**24 else f"{_digits(rows)} rows"
+        before = (  # when the steps before it take the step over the bound
+            f" ({self.used + rows:,} with the steps before it)"
+            if rows is not None and self.used and rows <= self.limit else ""
+        )
+        if self.tile:
+            scope = "for the tile (a tile is built whole; tiles and --scale make copies of it)"
+        else:
+            scope = f"(after --scale {self.scale:g})"
+            what, scope = f"{what} {scope}", ""
+        raise checker.fail(
+            loc, where,
+            f"{what} would build {many} in memory{before}{' ' + scope if scope else ''}, over the "
+            f"bound of {self.limit:,}; lower the count, or raise {MAX_ROWS_ENV}",
+        )
+
+
+def _digits(number: int) -> str:
+    """Return a whole number as written, shortened when it is very long."""
+    text = str(number)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} digits)"
+
+
+def _scaled(count: int, factor: float) -> int | None:
+    """Return ``count`` times the scale, rounded; None when that is beyond a float."""
+    if factor == 1.0:
+        return count
+    try:
+        value = count * factor
+    except OverflowError:
+        return None
+    return round(value) if math.isfinite(value) else None
 
 
 def _create_plan(
-    checker: _Checker, scenario: str, index: int, step: CreateStep, seed: int, scale: float
+    checker: _Checker,
+    scenario: str,
+    index: int,
+    step: CreateStep,
+    seed: int,
+    scale: float,
+    budget: _Budget,
+    clock: _ClockUsed,
 ) -> CreatePlan:
     loc: list[str | int] = ["steps", index]
     where = f"steps[{index}]"
     kind = checker.factory(step.create, [*loc, "create"], f"{where}.create")
     checker.traits(kind, step.traits, [*loc, "traits"], f"{where}.traits")
     fields = checker.fields(kind, step.fields, [*loc, "fields"], f"{where}.fields")
+    relations_given: dict[str, str | Pick | None] = {}
     for name, relation in step.relations.items():
-        checker.relation(kind, name, relation, [*loc, "with", name], f"{where}.with.{name}")
+        relations_given[name] = checker.relation(
+            kind, name, relation, [*loc, "with", name], f"{where}.with.{name}"
+        )
+    if step.window is not None:
+        clock.check_window(checker, step.window, [*loc, "window"], f"{where}.window")
 
     count = step.count
     each_len = {len(values) for values in step.each.values()}
@@ -302,7 +651,12 @@ def _create_plan(
 
     traits_known, _ = factory_names(kind)
     quotas: dict[str, list[Any]] = {}
-    total: int | None = round(count * factor) if count is not None else None
+    total: int | None = None
+    if count is not None:
+        total = _scaled(count, factor)
+        what = f"each lists of {count:,} values" if step.each else f"count {_digits(count)}"
+        count_loc = [*loc, "each" if step.each else "count"]
+        budget.take(total, checker, count_loc, where, what)
     for dimension, shares in step.mix.items():
         dim_loc: list[str | int] = [*loc, "mix", dimension]
         dim_where = f"{where}.mix.{dimension}"
@@ -313,11 +667,13 @@ def _create_plan(
         if total is None:
             total = resolved_total
             count = round(resolved_total / factor) if factor else resolved_total
+            budget.take(total, checker, dim_loc, where, f"mix.{dimension}")
         elif resolved_total != total:
             raise checker.fail(
                 dim_loc, dim_where,
                 f"adds up to {resolved_total} rows, but the step makes {total}",
             )
+        as_held: dict[str, Any] = {}
         for value in shares:
             value_loc = [*dim_loc, value]
             if dimension == "trait":
@@ -327,37 +683,52 @@ def _create_plan(
                         f"unknown trait {value!r} of {kind}{_closest(value, traits_known)}; "
                         f"expected one of {', '.join(sorted(traits_known))}, or none",
                     )
+                as_held[value] = value
             elif dimension in RELATIONS[kind]:
                 checker.ref(value, value_loc, f"{dim_where}.{value}", RELATIONS[kind][dimension])
+                as_held[value] = value
             else:
-                checker.fields(kind, {dimension: value}, [*loc, "mix"], f"{where}.mix")
+                checked = checker.fields(kind, {dimension: value}, [*loc, "mix"], f"{where}.mix")
+                as_held[value] = next(iter(checked.values()))
         values: list[Any] = []
         for value, n in quota.items():
-            values += [value] * n
+            values += [as_held[value]] * n
         random.Random(step_seed(seed, scenario, index * 1000 + len(quotas))).shuffle(values)
         quotas[dimension] = values
     if total is None:
         total = 1 if not step.mix else 0
-    each_relations = {key: values for key, values in step.each.items() if key in RELATIONS[kind]}
-    for key, values in each_relations.items():
-        for i, value in enumerate(values):
-            checker.relation(kind, key, value, [*loc, "each", key, i], f"{where}.each.{key}[{i}]")
-    each_fields = {
-        key: values for key, values in step.each.items()
-        if key != "ref" and key not in each_relations
-    }
-    if each_fields:
-        checker.fields(kind, {key: None for key in each_fields}, [*loc, "each"], f"{where}.each")
-        for key, values in each_fields.items():
-            for i, value in enumerate(values):
-                checker.value(kind, key, value, [*loc, "each", key, i], f"{where}.each.{key}[{i}]")
+        budget.take(total, checker, loc, where, "the step")
+    each_relations: dict[str, list[str | Pick | None]] = {}
+    for key, values in step.each.items():
+        if key in RELATIONS[kind]:
+            each_relations[key] = [
+                checker.relation(
+                    kind, key, value, [*loc, "each", key, i], f"{where}.each.{key}[{i}]"
+                )
+                for i, value in enumerate(values)
+            ]
+    row_refs = step.each.get("ref", [])
+    for i, name in enumerate(row_refs):
+        if not isinstance(name, str) or not name:
+            raise checker.fail(
+                [*loc, "each", "ref", i], f"{where}.each.ref[{i}]",
+                f"a ref is a name (a text); found {_shown(name)}",
+            )
+    each_fields: dict[str, list[Any]] = {}
+    for key, values in step.each.items():
+        if key == "ref" or key in each_relations:
+            continue
+        name = checker.field_name(kind, key, [*loc, "each", key], f"{where}.each.{key}")
+        each_fields[name] = [
+            checker.value(kind, key, value, [*loc, "each", key, i], f"{where}.each.{key}[{i}]")
+            for i, value in enumerate(values)
+        ]
 
     rows = []
-    row_refs = step.each.get("ref", [])
     for i in range(total):
         kwargs: dict[str, Any] = dict(fields)
         kwargs.update({trait: True for trait in step.traits})
-        relations: dict[str, str | Pick | None] = dict(step.relations)
+        relations: dict[str, str | Pick | None] = dict(relations_given)
         for dimension, values in quotas.items():
             value = values[i]
             if dimension == "trait":
@@ -368,7 +739,7 @@ def _create_plan(
             else:
                 kwargs[ALIASES.get(kind, {}).get(dimension, dimension)] = value
         for key, values in each_fields.items():
-            kwargs[ALIASES.get(kind, {}).get(key, key)] = values[i]
+            kwargs[key] = values[i]
         for key, values in each_relations.items():
             relations[key] = values[i]
         rows.append(
@@ -376,7 +747,7 @@ def _create_plan(
         )
     return CreatePlan(
         scenario=scenario, index=index, factory=kind, rows=tuple(rows), group=step.ref,
-        window=step.window, where=f"{checker.path.name}:{where}",
+        window=step.window, where=checker.place(loc, where),
     )
 
 
@@ -409,12 +780,111 @@ def _update_plan(checker: _Checker, scenario: str, index: int, step: UpdateStep)
                 [*loc], where,
                 f"{key!r} relates rows and cannot be updated; make a new row instead",
             )
+    values = {
+        key: checker.value(kind, key, value, [*loc, "set", key], f"{where}.set.{key}")
+        for key, value in step.set.items()
+    }
     checker.traits(kind, step.traits, [*loc, "traits"], f"{where}.traits")
     fields = checker.fields(kind, step.fields, [*loc, "fields"], f"{where}.fields")
     return UpdatePlan(
-        scenario=scenario, index=index, refs=refs, set=dict(step.set), regenerate=step.regenerate,
-        traits=step.traits, fields=fields, where=f"{checker.path.name}:{where}",
+        scenario=scenario, index=index, refs=refs, set=values, regenerate=step.regenerate,
+        traits=step.traits, fields=fields, where=checker.place(loc, where),
     )
+
+
+@dataclass(frozen=True)
+class _ClockUsed:
+    """The clock a plan runs on, and where it was set (for messages)."""
+
+    now: datetime
+    window: Window | None
+    origin: str
+
+    def check_window(
+        self, checker: _Checker, window: Window, loc: list[str | int], where: str
+    ) -> None:
+        """Refuse a window out of the time range, or not ending at or before now.
+
+        Raises:
+            ScenarioError: At the window, naming where ``now`` was set.
+
+        """
+        for instant in (window.start, window.end):
+            if not _in_time_range(instant):
+                raise checker.fail(
+                    loc, where, f"times must fall {_TIME_RANGE}; found {instant.isoformat()}"
+                )
+        if not window.start <= window.end <= self.now:
+            raise checker.fail(
+                loc, where,
+                f"the window {window.start.isoformat()} .. {window.end.isoformat()} must start "
+                f"before it ends and end at or before clock.now ({self.now.isoformat()}, "
+                f"{self.origin})",
+            )
+
+
+def _clock(scenario: Scenario, nodes: Mapping[Path, yaml.Node]) -> _ClockUsed:
+    """Return the scenario's clock (the nearest in its chain), checked.
+
+    Raises:
+        ScenarioError: When a time is out of range, or the window ends after now.
+
+    """
+    for _, path, spec in reversed(scenario.chain):
+        if spec.clock is None:
+            continue
+        checker = _Checker(path, nodes[path], {})
+        if not _in_time_range(spec.clock.now):
+            raise checker.fail(
+                ["clock", "now"], "clock.now",
+                f"times must fall {_TIME_RANGE}; found {spec.clock.now.isoformat()}",
+            )
+        line = _node_at(nodes[path], ["clock", "now"])
+        at = f":{line.start_mark.line + 1}" if line is not None else ""
+        used = _ClockUsed(spec.clock.now, spec.clock.window, f"set at {display(path)}{at}")
+        if spec.clock.window is not None:
+            used.check_window(checker, spec.clock.window, ["clock", "window"], "clock.window")
+        return used
+    return _ClockUsed(
+        factories.AUDIT_NOW, None, "the default, as no file of the scenario has a clock"
+    )
+
+
+def _run_seed(scenario: Scenario, nodes: Mapping[Path, yaml.Node], seed: int | None) -> int:
+    """Return the run's seed, which the ledger stores as a bigint.
+
+    Raises:
+        ScenarioError: When the seed is beyond a bigint.
+
+    """
+    fits = f"a seed is stored as a bigint, from {SEED_MIN:,} to {SEED_MAX:,}"
+    if seed is not None:
+        if not SEED_MIN <= seed <= SEED_MAX:
+            raise ScenarioError(f"--seed {_shown(seed)} is out of range; {fits}")
+        return seed
+    if not SEED_MIN <= scenario.seed <= SEED_MAX:
+        path = scenario.path
+        raise error_at(
+            path, _node_at(nodes[path], ["seed"]), "seed",
+            f"{_shown(scenario.seed)} is out of range; {fits}",
+        )
+    return scenario.seed
+
+
+def _check_expect(scenario: Scenario, nodes: Mapping[Path, yaml.Node]) -> None:
+    """Check every target of every file of the chain, so a typo stops the run before it writes.
+
+    Raises:
+        ScenarioError: At the first target whose metric or condition is wrong.
+
+    """
+    for _, path, spec in scenario.chain:
+        for metric, condition in spec.expect.items():
+            try:
+                targets.parse_target(metric, condition)
+            except ScenarioError as error:
+                node = _node_at(nodes[path], ["expect", metric])
+                raise error_at(path, node, "", str(error)) from None
 
 
 def make_plan(
@@ -423,29 +893,39 @@ def make_plan(
     *,
     seed: int | None = None,
     scale: float = 1.0,
+    max_rows: int | None = None,
 ) -> Plan:
     """Check a loaded scenario against the factories and expand it into a plan.
+
+    Nothing is built: a plan that would build more than ``max_rows`` rows is refused first.
 
     Args:
         scenario: The scenario, its ``extends`` chain resolved.
         nodes: Each file's YAML node tree, for line numbers.
         seed: The run's seed; the scenario's own when None.
         scale: Multiplies the step counts (quotas kept).
+        max_rows: The most rows the plan may build in memory (a tiled scenario: its tile);
+            default: ``$SEED_MAX_ROWS``, else :data:`DEFAULT_MAX_ROWS`.
 
     Raises:
-        ScenarioError: On the first name, ref or quota that is wrong.
+        ScenarioError: On the first name, ref, value, quota, time, target or bound that is
+            wrong.
+        ConfigurationError: When ``max_rows`` (or SEED_MAX_ROWS) is not a positive number.
 
     """
     if not (scale > 0 and math.isfinite(scale)):
         raise ScenarioError(f"--scale must be a positive number, not {scale}")
-    run_seed = scenario.seed if seed is None else seed
+    budget = _Budget(max_rows_setting(max_rows), scale, tile=scenario.tiles is not None)
+    run_seed = _run_seed(scenario, nodes, seed)
+    clock = _clock(scenario, nodes)
+    _check_expect(scenario, nodes)
     refs: dict[str, str] = {}
     steps: list[CreatePlan | UpdatePlan] = []
     for name, path, spec in scenario.chain:
         checker = _Checker(path, nodes[path], refs)
         for index, step in enumerate(spec.steps):
             if isinstance(step, CreateStep):
-                plan = _create_plan(checker, name, index, step, run_seed, scale)
+                plan = _create_plan(checker, name, index, step, run_seed, scale, budget, clock)
                 for row_ref in (row.ref for row in plan.rows if row.ref):
                     refs[row_ref] = plan.factory
                 if step.ref:
@@ -453,13 +933,7 @@ def make_plan(
                 steps.append(plan)
             else:
                 steps.append(_update_plan(checker, name, index, step))
-    clock = scenario.clock
-    now = clock.now if clock else factories.AUDIT_NOW
-    window = clock.window if clock else None
-    if window is not None and not window.start <= window.end <= now:
-        raise ScenarioError(f"{scenario.path.name}: clock.window must end at or before clock.now")
     return Plan(
-        scenario=scenario.name, seed=run_seed, scale=scale, now=now, window=window,
+        scenario=scenario.name, seed=run_seed, scale=scale, now=clock.now, window=clock.window,
         steps=tuple(steps), expect=scenario.expect,
     )
-

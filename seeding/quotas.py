@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+#: The most rows a mix may resolve to: beyond it, float arithmetic is no longer exact.
+MAX_TOTAL = 2**53
+
 
 def largest_remainder(total: int, weights: Sequence[float]) -> list[int]:
     """Split ``total`` into whole quotas proportional to ``weights``, summing exactly to it.
@@ -41,6 +44,10 @@ def parse_share(value: int | str) -> tuple[str, float]:
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"count {value} is negative")
+        if value > MAX_TOTAL:
+            digits = str(value)
+            shown = digits if len(digits) <= 20 else f"{digits[:12]}... ({len(digits)} digits)"
+            raise ValueError(f"count {shown} is more rows than a run can build")
         return "count", float(value)
     text = str(value).strip()
     if text.endswith("%"):
@@ -48,6 +55,8 @@ def parse_share(value: int | str) -> tuple[str, float]:
             number = float(text[:-1])
         except ValueError:
             raise ValueError(f"{value!r} is not a percentage like '84%'") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a percentage like '84%'")
         if number < 0:
             raise ValueError(f"percentage {value!r} is negative")
         return "percent", number
@@ -87,7 +96,13 @@ def resolve_mix(
         base = int(sum(values))
         if count is not None and base != count:
             raise ValueError(f"counts add up to {base}, but the step's count is {count}")
-    total = round(base * scale)
+    try:
+        scaled = base * scale
+    except OverflowError:
+        scaled = math.inf
+    if not scaled <= MAX_TOTAL:
+        raise ValueError("resolves to more rows than a run can build; lower the counts or --scale")
+    total = round(scaled)
     if total == 0:
         return 0, {key: 0 for key in shares}
     return total, dict(zip(shares, largest_remainder(total, values), strict=True))

@@ -7,6 +7,7 @@ Every error names the file and line, what is wrong, the value found and the fix:
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib.resources
 from collections.abc import Sequence
 from datetime import datetime
@@ -177,6 +178,14 @@ def shipped() -> dict[str, Path]:
     return {path.stem: path for path in sorted(shipped_dir().glob("*.yaml"))}
 
 
+def _is_file(path: Path) -> bool:
+    """Return whether ``path`` is a file; a name the system refuses (too long, ...) is not."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def locate(name_or_path: str, relative_to: Path | None = None) -> Path:
     """Return the file of a scenario given by name (shipped) or by path.
 
@@ -189,20 +198,21 @@ def locate(name_or_path: str, relative_to: Path | None = None) -> Path:
     if looks_like_path:
         for base in filter(None, (relative_to, Path.cwd())):
             full = (base / candidate) if not candidate.is_absolute() else candidate
-            if full.is_file():
+            if _is_file(full):
                 return full.resolve()
         raise ScenarioError(f"{name_or_path}: no such scenario file; check the path")
     known = shipped()
     if relative_to is not None:
         sibling = relative_to / f"{name_or_path}.yaml"
-        if sibling.is_file():
+        if _is_file(sibling):
             return sibling.resolve()
     if name_or_path in known:
         return known[name_or_path]
     close = difflib.get_close_matches(name_or_path, known, n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    shown = repr(name_or_path) if len(name_or_path) <= 60 else repr(name_or_path[:57] + "...")
     raise ScenarioError(
-        f"unknown scenario {name_or_path!r}{hint}; shipped scenarios: {', '.join(known)}; "
+        f"unknown scenario {shown}{hint}; shipped scenarios: {', '.join(known)}; "
         "or give a path to a .yaml file"
     )
 
@@ -210,7 +220,8 @@ def locate(name_or_path: str, relative_to: Path | None = None) -> Path:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _display(path: Path) -> str:
+def display(path: Path) -> str:
+    """Return a scenario file's path as messages show it (relative to the working folder)."""
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
@@ -298,7 +309,7 @@ class ScenarioFileError(ScenarioError):
 def error_at(path: Path, node: yaml.Node | None, where: str, message: str) -> ScenarioFileError:
     """Return a ScenarioError for a place in a file: ``file:line: where: message``."""
     line = f":{node.start_mark.line + 1}" if node is not None else ""
-    prefix = f"{_display(path)}{line}: "
+    prefix = f"{display(path)}{line}: "
     return ScenarioFileError(prefix + (f"{where}: " if where else "") + message)
 
 
@@ -323,7 +334,7 @@ def _first_error(
             f"unknown key {key!r}{hint}; expected one of {', '.join(allowed)}",
         )
     found = first.get("input")
-    shown = f"; found {found!r}" if isinstance(found, str | int | float) else ""
+    shown = f"; found {_short(found)}" if isinstance(found, str | int | float) else ""
     if isinstance(found, datetime):
         shown = f"; found {found.isoformat()}"
     message = first["msg"][:1].lower() + first["msg"][1:]
@@ -347,32 +358,187 @@ def _strip_tags(loc: Sequence[str | int]) -> list[str | int]:
     return out
 
 
+#: The largest scenario file read, in bytes: a scenario is a page of YAML, not a data set.
+MAX_FILE_BYTES = 10_000_000
+#: How deeply a scenario's mappings and lists may nest in one another.
+MAX_DEPTH = 100
+#: How many YAML nodes the aliases (``*name``) of one file may add to it, all together.
+MAX_ALIAS_NODES = 10_000
+#: How many parsed files :func:`read_spec` keeps, so that a run parses each file once.
+_CACHED_FILES = 16
+
+
+class _Refused(Exception):
+    """A scenario file that the loader refuses to read on, at a place in it."""
+
+    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+class _ScenarioLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, bounded: nesting depth, alias expansion, and no duplicate keys.
+
+    The checks run while the node tree is composed, so a file is refused before anything is
+    built from it. Aliases are counted by the nodes they stand for (an anchor of 9 aliases of
+    an anchor of 9 aliases ... is billions of nodes once a validator walks it), and an alias
+    of the node it is in is refused.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # id(node) → the nodes it stands for, aliases expanded
+        self._alias_nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            anchored = self.anchors.get(event.anchor)
+            if anchored is not None:
+                size = self._sizes.get(id(anchored))
+                if size is None:
+                    raise _Refused(
+                        f"alias *{event.anchor} is inside the node it names (a recursive "
+                        "alias); write the value out",
+                        event.start_mark,
+                    )
+                self._alias_nodes += size
+                if self._alias_nodes > MAX_ALIAS_NODES:
+                    raise _Refused(
+                        f"alias *{event.anchor} stands for {size:,} nodes, and the file's aliases "
+                        f"add {self._alias_nodes:,} nodes in all, over the bound of "
+                        f"{MAX_ALIAS_NODES:,}; write the values out, or use fewer aliases",
+                        event.start_mark,
+                    )
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(
+                f"nested more than {MAX_DEPTH} levels deep; a scenario needs a few levels, "
+                "flatten the value",
+                self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+            )
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        size = 1
+        if isinstance(node, yaml.SequenceNode):
+            size += sum(self._sizes[id(item)] for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        self._sizes[id(node)] = size
+        return node
+
+    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
+        node = super().compose_mapping_node(anchor)
+        seen: dict[Any, yaml.Node] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            identity = self._key_identity(key)
+            if identity in seen:
+                first = seen[identity].start_mark.line + 1
+                raise _Refused(
+                    f"duplicate key {key.value!r} (first at line {first}); a key may appear "
+                    "once in a mapping, remove one",
+                    key.start_mark,
+                )
+            seen[identity] = key
+        return node
+
+    def _key_identity(self, key: yaml.ScalarNode) -> Any:
+        """Return what a key is once read (``1`` and ``0x1`` are the same key), or its text."""
+        constructor = self.yaml_constructors.get(key.tag)
+        try:
+            value = constructor(self, key) if constructor is not None else key.value
+            hash(value)
+        except Exception:  # a value that cannot be read is refused when the file is read
+            return (key.tag, key.value)
+        return value
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (yaml.YAMLError, _Refused):
+            raise
+        except (ValueError, OverflowError, TypeError) as error:
+            # e.g. a timestamp of February 30th, or an integer of 5,000 digits
+            problem = _one_line(error)
+            if node.tag == "tag:yaml.org,2002:int" and "digits" in problem:
+                problem = f"an integer of {len(str(node.value))} characters is too long to read"
+            value = _short(node.value) if isinstance(node, yaml.ScalarNode) else "here"
+            raise _Refused(
+                f"cannot read the value {value}: {problem}; fix the value",
+                node.start_mark,
+            ) from None
+
+
+def _short(value: object) -> str:
+    """Return a value as a message shows it: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:56] + "..." + text[-1]
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+_parsed: dict[tuple[Path, bytes], tuple[ScenarioSpec, yaml.Node]] = {}
+
+
 def read_spec(path: Path) -> tuple[ScenarioSpec, yaml.Node]:
     """Read and validate one scenario file (without following ``extends``).
 
+    The file is parsed once: a second read of the same text returns the same result.
+
     Raises:
-        ScenarioError: When the file is missing, empty, not YAML, or not a valid scenario.
+        ScenarioError: When the file is missing, empty, too big, not YAML (or YAML beyond the
+            loader's bounds: depth, aliases, duplicate keys), or not a valid scenario.
 
     """
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError(
+                f"{display(path)}: the file is {size:,} bytes, over the bound of "
+                f"{MAX_FILE_BYTES:,} for a scenario; a scenario describes data, it does not "
+                "hold it (use count, mix and tiles)"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(f"{_display(path)}: no such scenario file; check the path") from None
+        raise ScenarioError(f"{display(path)}: no such scenario file; check the path") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ScenarioError(f"{_display(path)}: cannot be read: {error}") from None
+        raise ScenarioError(f"{display(path)}: cannot be read: {error}") from None
+    key = (path, hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest())
+    if key in _parsed:
+        return _parsed[key]
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _ScenarioLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except _Refused as error:
+        where = f":{error.mark.line + 1}" if error.mark else ""
+        raise ScenarioError(f"{display(path)}{where}: {error.message}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        problem = getattr(error, "problem", None) or _one_line(error)
+        context = getattr(error, "context", None) or ""
+        first = getattr(error, "context_mark", None)
+        if context.startswith("found duplicate anchor") and first is not None:
+            name = context.split("'")[1] if "'" in context else ""
+            problem = f"duplicate anchor &{name} (first at line {first.line + 1})"
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise ScenarioError(
-            f"{_display(path)}{where}: YAML syntax error: {problem}; fix the file's syntax"
+            f"{display(path)}{where}: YAML syntax error: {problem}; fix the file's syntax"
         ) from None
     if node is None or data is None:
         raise ScenarioError(
-            f"{_display(path)}: the file is empty; a scenario needs at least `description:` "
+            f"{display(path)}: the file is empty; a scenario needs at least `description:` "
             "and `steps:` (see docs/scenarios.md)"
         )
     if not isinstance(data, dict):
@@ -381,6 +547,9 @@ def read_spec(path: Path) -> tuple[ScenarioSpec, yaml.Node]:
         spec = ScenarioSpec.model_validate(data)
     except ValidationError as error:
         raise _first_error(path, node, data, error) from None
+    while len(_parsed) >= _CACHED_FILES:
+        del _parsed[next(iter(_parsed))]
+    _parsed[key] = (spec, node)
     return spec, node
 
 
@@ -400,8 +569,8 @@ def load(name_or_path: str) -> tuple[Scenario, dict[Path, yaml.Node]]:
     seen: list[Path] = []
     while True:
         if path in seen:
-            cycle = " → ".join(_display(p) for p in [*seen[seen.index(path) :], path])
-            raise ScenarioError(f"{_display(seen[-1])}: extends forms a cycle: {cycle}; remove one")
+            cycle = " → ".join(display(p) for p in [*seen[seen.index(path) :], path])
+            raise ScenarioError(f"{display(seen[-1])}: extends forms a cycle: {cycle}; remove one")
         seen.append(path)
         spec, node = read_spec(path)
         chain.append((path.stem, path, spec))

@@ -43,7 +43,11 @@ def build_variant(path: str, seed: int, variant: int) -> TileRows:
     from seeding.scenario_file import load
 
     scenario, nodes = load(path)
-    plan = make_plan(scenario, nodes, seed=tiles.variant_seed(seed, variant), scale=1.0)
+    # The tile's size was checked against the run's bound by prepare_tiled (which may have
+    # been given its own); every variant has the same rows.
+    plan = make_plan(
+        scenario, nodes, seed=tiles.variant_seed(seed, variant), scale=1.0, max_rows=2**62
+    )
     return tiles.tile_rows(build(plan))
 
 

@@ -67,6 +67,81 @@ CASES = {
                           r"bad\.yaml:4: steps\[0\]\.count: input should be a valid integer"),
     "empty file": ("", r"bad\.yaml: the file is empty"),
     "missing description": ("steps: []\n", r"bad\.yaml:1: description: field required"),
+    # Each of these once ended in a traceback, or in an error that did not name the file.
+    "a count beyond the bound (once a MemoryError)": (
+        GOOD_HEAD + "  - create: customer\n    count: 1000000000000\n",
+        r"^error: bad\.yaml:4: steps\[0\]: count 1000000000000 \(after --scale 1\) would build "
+        r"1,000,000,000,000 rows in memory, over the bound of 5,000,000; lower the count, or "
+        r"raise SEED_MAX_ROWS$",
+    ),
+    "a date in year 1 (once an OverflowError)": (
+        "description: x\nclock:\n  now: 0001-01-01T00:00:00+00:00\nsteps:\n  - create: customer\n",
+        r"^error: bad\.yaml:3: clock\.now: times must fall between 1900-01-01 and 8999-12-31; "
+        r"found 0001-01-01T00:00:00\+00:00$",
+    ),
+    "a step window in year 1": (
+        GOOD_HEAD + "  - create: customer\n"
+        "    window: {from: 0001-01-01T00:00:00Z, to: 0001-01-02T00:00:00Z}\n",
+        r"^error: bad\.yaml:4: steps\[0\]\.window: times must fall between",
+    ),
+    "an integer where a ref belongs (once a TypeError)": (
+        GOOD_HEAD + "  - create: customer\n    each: {ref: [5]}\n"
+        "  - create: vehicle\n    with: {customer: c}\n",
+        r"^error: bad\.yaml:4: steps\[0\]\.each\.ref\[0\]: a ref is a name \(a text\); found 5$",
+    ),
+    "a float in an each relation list (once an AttributeError)": (
+        GOOD_HEAD + "  - create: customer\n    ref: c\n  - create: vehicle\n"
+        "    each: {customer: [c, 1.5]}\n",
+        r"^error: bad\.yaml:6: steps\[1\]\.each\.customer\[1\]: a relation is a ref's name, a "
+        r"pick \(\{any: customer\} or \{ref: GROUP\}, with `where:`\) or null; found 1\.5$",
+    ),
+    "a step window after now (once named no file)": (
+        GOOD_HEAD + "  - create: customer\n"
+        "    window: {from: 2030-01-01T00:00:00Z, to: 2030-01-02T00:00:00Z}\n",
+        r"^error: bad\.yaml:4: steps\[0\]\.window: the window 2030-01-01T00:00:00\+00:00 \.\. "
+        r"2030-01-02T00:00:00\+00:00 must start before it ends and end at or before clock\.now "
+        r"\(2025-11-12T17:00:00\+00:00, the default, as no file of the scenario has a clock\)$",
+    ),
+    "a seed beyond bigint (once failed in the ledger)": (
+        "description: x\nseed: 9223372036854775808\nsteps:\n  - create: customer\n",
+        r"^error: bad\.yaml:2: seed: 9223372036854775808 is out of range; a seed is stored as a "
+        r"bigint, from -9,223,372,036,854,775,808 to 9,223,372,036,854,775,807$",
+    ),
+    "a duplicate unique value (once refused by the database)": (
+        GOOD_HEAD + "  - create: workshop\n    fields: {email: shop@example.com}\n"
+        "  - create: workshop\n    fields: {email: shop@example.com}\n",
+        r"^error: bad\.yaml:5: steps\[1\]: organizations\.email 'shop@example\.com' is already "
+        r"used by a row of bad\.yaml:3: steps\[0\]; a unique value can be used once",
+    ),
+    "a list where a scalar belongs (once named no line)": (
+        GOOD_HEAD + "  - create: customer\n    fields: {city: [Toronto, Ottawa]}\n",
+        r"^error: bad\.yaml:4: steps\[0\]\.fields\.city: city needs a text; "
+        r"found \['Toronto', 'Ottawa'\]$",
+    ),
+    "a typo in an expect metric (once written, then exit 2)": (
+        GOOD_HEAD + "  - create: customer\nexpect:\n  customers.totl: '>= 1'\n",
+        r"^error: bad\.yaml:5: expect\.customers\.totl: unknown metric path; closest valid "
+        r"paths: customers\.total",
+    ),
+    "a duplicate key (once the last one won)": (
+        GOOD_HEAD + "  - create: customer\n    count: 1\n    count: 2\n",
+        r"^error: bad\.yaml:5: duplicate key 'count' \(first at line 4\); a key may appear once "
+        r"in a mapping, remove one$",
+    ),
+    "nesting 5,000 deep (once a RecursionError)": (
+        GOOD_HEAD + "  - create: customer\n    fields: {city: " + "[" * 5000 + "]" * 5000 + "}\n",
+        r"^error: bad\.yaml:4: nested more than 100 levels deep",
+    ),
+    "aliases nine-fold eight times in a pick's where": (
+        GOOD_HEAD + "  - create: customer\n  - create: vehicle\n    with:\n      customer:\n"
+        "        any: customer\n        where:\n"
+        "          a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"          a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
+        ),
+        r"^error: bad\.yaml:13: alias \*a3 stands for 7,381 nodes, and the file's aliases add "
+        r"15,670 nodes in all, over the bound of 10,000",
+    ),
 }
 
 
@@ -77,6 +152,7 @@ def test_bad_scenario_is_one_line_exit_2_nothing_written(
     text, pattern = CASES[case]
     (tmp_path / "bad.yaml").write_text(text)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SEED_MAX_ROWS", raising=False)
     result = runner.invoke(app, ["scenario", "bad.yaml", "--db", new_database])
     assert result.exit_code == 2, result.output
     assert result.output.count("\n") == 1, result.output
