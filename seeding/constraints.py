@@ -14,46 +14,63 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from psycopg import sql
 
+from seeding.identifiers import execute, identifier, shown
 from seeding.schema import APP_TABLES
 
 #: Bulk statements of at least this many rows set the foreign keys aside.
 BULK_ROWS = 10_000
 
-#: The app's tables, schema-qualified.
-APP = tuple(f"public.{table.name}" for table in APP_TABLES)
+#: The app's tables, schema-qualified (as text for ``to_regclass``).
+APP = tuple(shown("public", table.name) for table in APP_TABLES)
 
 
 @dataclass(frozen=True)
 class ForeignKey:
     """A foreign key as the live database defines it."""
 
+    #: The schema and name of the key's table, as the catalog has them (unquoted).
+    schema: str
     table: str
+    #: The key's name, as the catalog has it: any text, quoted wherever it goes into SQL.
     name: str
+    #: ``pg_get_constraintdef``: SQL written by the server, its names quoted by it.
     definition: str
 
 
 def drop_foreign_keys(connection: sa.Connection, tables: Sequence[str] = APP) -> list[ForeignKey]:
     """Drop the foreign keys of these tables (``schema.name``); return them to add back."""
     keys = [
-        ForeignKey(table=table, name=name, definition=definition)
-        for table, name, definition in connection.execute(
+        ForeignKey(schema=schema, table=table, name=name, definition=definition)
+        for schema, table, name, definition in connection.execute(
             sa.text(
-                "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
-                "FROM pg_constraint c WHERE c.contype = 'f' AND c.conrelid = ANY("
-                "SELECT to_regclass(n) FROM unnest(CAST(:tables AS text[])) n) ORDER BY 1, 2"
+                "SELECT n.nspname::text, t.relname::text, c.conname::text, "
+                "pg_get_constraintdef(c.oid) "
+                "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                "JOIN pg_namespace n ON n.oid = t.relnamespace "
+                "WHERE c.contype = 'f' AND c.conrelid = ANY("
+                "SELECT to_regclass(n) FROM unnest(CAST(:tables AS text[])) n) ORDER BY 1, 2, 3"
             ),
             {"tables": list(tables)},
         ).all()
     ]
     for key in keys:
-        connection.execute(sa.text(f'ALTER TABLE {key.table} DROP CONSTRAINT "{key.name}"'))
+        execute(
+            connection,
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                identifier(key.schema, key.table), identifier(key.name)
+            ),
+        )
     return keys
 
 
 def add_foreign_keys(connection: sa.Connection, keys: Sequence[ForeignKey]) -> None:
     """Add back keys dropped by :func:`drop_foreign_keys`; each checks every row once."""
     for key in keys:
-        connection.execute(
-            sa.text(f'ALTER TABLE {key.table} ADD CONSTRAINT "{key.name}" {key.definition}')
+        execute(
+            connection,
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                identifier(key.schema, key.table), identifier(key.name), sql.SQL(key.definition)
+            ),
         )

@@ -33,18 +33,23 @@ Choices made here, and nowhere else:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import sqlalchemy as sa
+from psycopg import sql
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateColumn
 
+from seeding import guard
+from seeding.catalog import Check, Column, ForeignKey, Table, read_catalog
+from seeding.catalog import allowed_values as listed_values
 from seeding.database import describe
 from seeding.errors import DatabaseError
+from seeding.identifiers import execute, shown
 from seeding.schema import Base
 
 #: What is wrong, one word per kind of problem.
@@ -110,87 +115,12 @@ _VOCABULARY_TYPES: Final = frozenset({"text", "character varying"})
 
 # SQLAlchemy leaves the dialect constructor unannotated.
 _DIALECT: Final = PGDialect()  # type: ignore[no-untyped-call]
-_LITERAL: Final = re.compile(r"'((?:[^']|'')*)'")
-_IS_NULL: Final = re.compile(r"\bIS\s+(?:NOT\s+)?NULL\b", re.IGNORECASE)
-#: Anything that makes a CHECK more than "the column is one of these literals".
-_NOT_A_LIST: Final = re.compile(
-    r"<|>|!|~|\bNOT\b|\bALL\b|\bLIKE\b|\bSIMILAR\b|\bBETWEEN\b", re.IGNORECASE
+#: The kinds of live relation compared with the tool's tables (a view is not one).
+_TABLE_KINDS: Final = ("table", "partitioned table")
+#: The first name in a CHECK's text: the column a list of its values is about.
+_FIRST_NAME: Final = re.compile(
+    r'^\s*(?:CHECK\b)?[\s(]*(?:"((?:[^"]|"")*)"|([A-Za-z_][A-Za-z0-9_$]*))', re.IGNORECASE
 )
-_EQUALS: Final = re.compile(r"=|\bIN\b", re.IGNORECASE)
-_IN_LIST: Final = re.compile(r"^\s*(\w+)\s+IN\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
-
-_COLUMNS_SQL: Final = sa.text("""
-    SELECT c.relname AS table_name,
-           a.attname AS column_name,
-           CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, NULL)
-                ELSE format_type(a.atttypid, NULL) END AS type_name,
-           t.typtype = 'e' AS is_enum,
-           t.typname::text AS enum_name,
-           t.typnamespace::regnamespace::text AS enum_schema,
-           CASE WHEN t.typtype = 'e' THEN ARRAY(
-               SELECT e.enumlabel::text FROM pg_enum e
-               WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS enum_labels,
-           a.attnotnull AS not_null,
-           a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' AS filled_by_database
-    FROM pg_attribute a
-    JOIN pg_class c ON c.oid = a.attrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    JOIN pg_type t ON t.oid = a.atttypid
-    WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
-      AND a.attnum > 0 AND NOT a.attisdropped
-    ORDER BY c.relname, a.attnum
-""")
-
-_CONSTRAINTS_SQL: Final = sa.text("""
-    SELECT c.relname AS table_name,
-           con.conname::text AS name,
-           con.contype::text AS kind,
-           pg_get_constraintdef(con.oid) AS definition,
-           ARRAY(SELECT a.attname::text
-                 FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, position)
-                 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-                 ORDER BY k.position) AS columns,
-           rn.nspname::text AS referred_schema,
-           rc.relname::text AS referred_table,
-           ARRAY(SELECT a.attname::text
-                 FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, position)
-                 JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
-                 ORDER BY k.position) AS referred_columns
-    FROM pg_constraint con
-    JOIN pg_class c ON c.oid = con.conrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    LEFT JOIN pg_class rc ON rc.oid = con.confrelid
-    LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-    WHERE n.nspname = :schema
-    ORDER BY c.relname, con.conname
-""")
-
-
-@dataclass(frozen=True)
-class _LiveColumn:
-    """A column of the live database, as the checks need it."""
-
-    name: str
-    type_name: str
-    is_enum: bool
-    enum_name: str
-    enum_schema: str
-    enum_labels: tuple[str, ...]
-    not_null: bool
-    filled_by_database: bool
-
-
-@dataclass(frozen=True)
-class _LiveConstraint:
-    """A constraint of the live database: a CHECK, a foreign key, or another kind."""
-
-    name: str
-    kind: str
-    definition: str
-    columns: tuple[str, ...]
-    referred_schema: str | None
-    referred_table: str | None
-    referred_columns: tuple[str, ...]
 
 
 def diagnose(connection: Connection) -> list[Problem]:
@@ -210,21 +140,16 @@ def diagnose(connection: Connection) -> list[Problem]:
         DatabaseError: When the catalog cannot be read.
 
     """
-    try:
-        columns_rows = connection.execute(_COLUMNS_SQL, {"schema": SCHEMA}).mappings().all()
-        constraint_rows = connection.execute(_CONSTRAINTS_SQL, {"schema": SCHEMA}).mappings().all()
-    except sa_exc.DBAPIError as error:
-        raise DatabaseError(f"cannot read the database's catalog: {describe(error)}") from None
-    live_columns: dict[str, dict[str, _LiveColumn]] = {}
-    for row in columns_rows:
-        live_columns.setdefault(row["table_name"], {})[row["column_name"]] = _live_column(row)
-    live_constraints: dict[str, list[_LiveConstraint]] = {}
-    for row in constraint_rows:
-        live_constraints.setdefault(row["table_name"], []).append(_live_constraint(row))
+    catalog = read_catalog(connection, (SCHEMA,))
+    live_tables = {
+        table.name: table
+        for table in catalog.tables.values()
+        if table.schema == SCHEMA and table.kind in _TABLE_KINDS
+    }
 
     problems: list[Problem] = []
     for table in Base.metadata.sorted_tables:
-        live = live_columns.get(table.name)
+        live = live_tables.get(table.name)
         if live is None:
             problems.append(
                 Problem(
@@ -237,38 +162,45 @@ def diagnose(connection: Connection) -> list[Problem]:
                 )
             )
             continue
-        constraints = live_constraints.get(table.name, [])
         for column in table.columns:
-            problems.extend(_column_problems(table, column, live.get(column.name), constraints))
+            problems.extend(
+                _column_problems(table, column, live.column(column.name), live.checks)
+            )
         problems.extend(_unfilled_problems(table, live))
-    problems.extend(_foreign_key_problems(live_columns, live_constraints))
+    problems.extend(_foreign_key_problems(live_tables))
     return problems
 
 
-def apply_fixes(connection: Connection, problems: Iterable[Problem]) -> list[str]:
+def apply_fixes(
+    connection: Connection, problems: Iterable[Problem], *, allow_remote: bool = False
+) -> list[str]:
     """Add the missing foreign keys among ``problems``, inside the caller's transaction.
 
     Nothing else is run: type, CHECK and column changes are the app's migrations to make.
-    Call :func:`seeding.guard.ensure_writable` before connecting.
+    The write guard checks where the connection went first (call
+    :func:`seeding.guard.ensure_writable` before connecting, too).
 
     Args:
         connection: A connection inside the transaction to run the statements in.
         problems: Problems as :func:`diagnose` returns them.
+        allow_remote: Write even to a host that is neither local nor in ``SEED_ALLOW_HOSTS``.
 
     Returns:
         The statements run, in order.
 
     Raises:
+        ConfigurationError: When the guard refuses the server (nothing is run).
         DatabaseError: When a statement fails; the caller's transaction is then to be
             rolled back.
 
     """
+    guard.ensure_connection_writable(connection, allow_remote=allow_remote)
     run: list[str] = []
     for problem in problems:
         if problem.kind != "missing_foreign_key" or problem.fix_sql is None:
             continue
         try:
-            connection.exec_driver_sql(problem.fix_sql)
+            execute(connection, sql.SQL(problem.fix_sql))
         except sa_exc.DBAPIError as error:
             raise DatabaseError(
                 f"{problem.table}.{problem.column}: adding the foreign key failed: "
@@ -290,9 +222,9 @@ def vocabulary(column: sa.Column[Any]) -> tuple[str, ...] | None:
     for constraint in table.constraints:
         if not isinstance(constraint, sa.CheckConstraint):
             continue
-        match = _IN_LIST.match(str(constraint.sqltext))
-        if match and match.group(1) == column.name:
-            return tuple(_literals(match.group(2)))
+        values = listed_values(str(constraint.sqltext), column.name)
+        if values is not None:
+            return values
     return None
 
 
@@ -301,47 +233,38 @@ def allowed_values(definition: str) -> frozenset[str] | None:
 
     Reads ``col = ANY (ARRAY['a'::text, ...])`` (what ``pg_get_constraintdef`` makes of
     ``IN (...)``), ``col IN ('a', ...)`` and ``col = 'a' OR col = 'b'``; an ``IS NULL`` branch
-    is allowed. A CHECK that negates, compares or pattern-matches is not a list.
+    is allowed. A CHECK that negates, compares or pattern-matches is not a list, nor one
+    that only allows NULL. The column is the first name in the CHECK, and every term must be
+    about it (see :func:`seeding.catalog.allowed_values`, which reads it).
 
     Args:
         definition: The CHECK as ``pg_get_constraintdef`` returns it.
 
     """
-    literals = _literals(definition)
-    rest = _IS_NULL.sub("", _LITERAL.sub("''", definition))
-    if not literals or not _EQUALS.search(rest) or _NOT_A_LIST.search(rest):
+    match = _FIRST_NAME.match(definition)
+    if match is None:
         return None
-    return frozenset(literals)
+    column = match[2] if match[1] is None else match[1].replace('""', '"')
+    return _allowed(definition, column)
 
 
-def _literals(sql: str) -> list[str]:
-    """Return the quoted string literals in SQL, unescaped."""
-    return [literal.replace("''", "'") for literal in _LITERAL.findall(sql)]
+def _allowed(definition: str, column: str) -> frozenset[str] | None:
+    """Return the values a CHECK about ``column`` allows when it lists some, else None."""
+    values = listed_values(definition, column)
+    # A CHECK that allows only NULL lists nothing the doctor can widen.
+    return frozenset(values) if values else None
 
 
-def _live_column(row: sa.RowMapping) -> _LiveColumn:
-    return _LiveColumn(
-        name=row["column_name"],
-        type_name=row["type_name"],
-        is_enum=row["is_enum"],
-        enum_name=row["enum_name"],
-        enum_schema=row["enum_schema"],
-        enum_labels=tuple(row["enum_labels"] or ()),
-        not_null=row["not_null"],
-        filled_by_database=row["filled_by_database"],
-    )
+def _found_type(live: Column) -> str:
+    """Return a live column's type as the doctor compares it: an enum by its unqualified name."""
+    if live.is_enum and live.enum_name is not None:
+        return live.enum_name
+    return live.base_type
 
 
-def _live_constraint(row: sa.RowMapping) -> _LiveConstraint:
-    return _LiveConstraint(
-        name=row["name"],
-        kind=row["kind"],
-        definition=row["definition"],
-        columns=tuple(row["columns"]),
-        referred_schema=row["referred_schema"],
-        referred_table=row["referred_table"],
-        referred_columns=tuple(row["referred_columns"]),
-    )
+def _filled_by_database(live: Column) -> bool:
+    """Return whether the database fills a column an insert leaves out."""
+    return live.default is not None or live.identity is not None or live.generated
 
 
 def _expected_type(column: sa.Column[Any]) -> str:
@@ -355,8 +278,8 @@ def _expected_type(column: sa.Column[Any]) -> str:
 def _column_problems(
     table: sa.Table,
     column: sa.Column[Any],
-    live: _LiveColumn | None,
-    constraints: Sequence[_LiveConstraint],
+    live: Column | None,
+    checks: Sequence[Check],
 ) -> list[Problem]:
     where = f"{table.name}.{column.name}"
     if live is None:
@@ -373,7 +296,7 @@ def _column_problems(
     expected = _expected_type(column)
     values = vocabulary(column)
     if not _type_fits(expected, values is not None, live):
-        found = live.enum_name if live.is_enum else live.type_name
+        found = _found_type(live)
         return [
             Problem(
                 table.name,
@@ -381,19 +304,19 @@ def _column_problems(
                 "type_mismatch",
                 f"{where}: type {found}, but the tool writes {expected}; fix: change the "
                 f"column if the app agrees (ALTER TABLE {_table(table.name)} ALTER COLUMN "
-                f"{_quote(column.name)} TYPE {expected} USING {_quote(column.name)}::{expected})",
+                f"{shown(column.name)} TYPE {expected} USING {shown(column.name)}::{expected})",
             )
         ]
     if values is None:
         return []
-    return _vocabulary_problems(table.name, column.name, values, live, constraints)
+    return _vocabulary_problems(table.name, column.name, values, live, checks)
 
 
-def _type_fits(expected: str, has_vocabulary: bool, live: _LiveColumn) -> bool:
+def _type_fits(expected: str, has_vocabulary: bool, live: Column) -> bool:
     """Return whether the tool's values for a column fit the live column's type."""
-    if has_vocabulary and (live.is_enum or live.type_name in _VOCABULARY_TYPES):
+    if has_vocabulary and (live.is_enum or live.base_type in _VOCABULARY_TYPES):
         return True
-    found = live.enum_name if live.is_enum else live.type_name
+    found = _found_type(live)
     return found == expected or found in COMPATIBLE_TYPES.get(expected, frozenset())
 
 
@@ -401,15 +324,15 @@ def _vocabulary_problems(
     table: str,
     column: str,
     values: tuple[str, ...],
-    live: _LiveColumn,
-    constraints: Sequence[_LiveConstraint],
+    live: Column,
+    checks: Sequence[Check],
 ) -> list[Problem]:
     where = f"{table}.{column}"
     problems: list[Problem] = []
-    if live.is_enum:
+    if live.is_enum and live.enum_schema is not None and live.enum_name is not None:
         lacking = [value for value in values if value not in live.enum_labels]
         if lacking:
-            enum = f"{_quote(live.enum_schema)}.{_quote(live.enum_name)}"
+            enum = shown(live.enum_schema, live.enum_name)
             problems.append(
                 Problem(
                     table,
@@ -423,10 +346,10 @@ def _vocabulary_problems(
                     ),
                 )
             )
-    for constraint in constraints:
-        if constraint.kind != "c" or constraint.columns != (column,):
+    for check in checks:
+        if check.columns != (column,):
             continue
-        allowed = allowed_values(constraint.definition)
+        allowed = _allowed(check.definition, column)
         if allowed is None:
             continue
         lacking = [value for value in values if value not in allowed]
@@ -434,27 +357,27 @@ def _vocabulary_problems(
             continue
         widened = sorted(allowed) + [value for value in values if value not in allowed]
         listed = ", ".join(_string(value) for value in widened)
-        name = _quote(constraint.name)
+        name = shown(check.name)
         problems.append(
             Problem(
                 table,
                 column,
                 "check_narrower",
-                f"{where}: CHECK {constraint.name} lacks {_listing(lacking)}, which the tool "
+                f"{where}: CHECK {check.name} lacks {_listing(lacking)}, which the tool "
                 "may write; fix: widen the CHECK with the fix SQL",
                 f"ALTER TABLE {_table(table)} DROP CONSTRAINT {name}, "
-                f"ADD CONSTRAINT {name} CHECK ({_quote(column)} IN ({listed}));",
+                f"ADD CONSTRAINT {name} CHECK ({shown(column)} IN ({listed}));",
             )
         )
     return problems
 
 
-def _unfilled_problems(table: sa.Table, live: dict[str, _LiveColumn]) -> list[Problem]:
+def _unfilled_problems(table: sa.Table, live: Table) -> list[Problem]:
     problems: list[Problem] = []
-    for name, column in live.items():
-        if name in table.columns or not column.not_null or column.filled_by_database:
+    for name, column in live.columns.items():
+        if name in table.columns or not column.not_null or _filled_by_database(column):
             continue
-        alter = f"ALTER TABLE {_table(table.name)} ALTER COLUMN {_quote(name)}"
+        alter = f"ALTER TABLE {_table(table.name)} ALTER COLUMN {shown(name)}"
         problems.append(
             Problem(
                 table.name,
@@ -478,27 +401,25 @@ def foreign_key_needs() -> list[ForeignKeyNeed]:
     return declared + list(UNDECLARED_FOREIGN_KEYS)
 
 
-def _foreign_key_problems(
-    live_columns: dict[str, dict[str, _LiveColumn]],
-    live_constraints: dict[str, list[_LiveConstraint]],
-) -> list[Problem]:
+def _foreign_key_problems(live_tables: Mapping[str, Table]) -> list[Problem]:
     problems: list[Problem] = []
     for need in foreign_key_needs():
+        live = live_tables.get(need.table)
+        referred = live_tables.get(need.referred_table)
         # A missing table or column is reported already, and the fix could not run.
-        if need.column not in live_columns.get(need.table, {}):
+        if live is None or live.column(need.column) is None:
             continue
-        if need.referred_column not in live_columns.get(need.referred_table, {}):
+        if referred is None or referred.column(need.referred_column) is None:
             continue
-        constraints = live_constraints.get(need.table, [])
-        if any(_satisfies(constraint, need) for constraint in constraints):
+        if any(_satisfies(key, need) for key in live.foreign_keys):
             continue
         name = need.name
-        taken = next((c for c in constraints if c.name == name), None)
+        taken = _constraint_named(live, name)
         note = ""
         if taken is not None:
             name = f"{need.table}_{need.column}_{need.referred_table}_fkey"
             note = (
-                f" ({need.name} is taken by a constraint {taken.definition}; "
+                f" ({need.name} is taken by a constraint {taken}; "
                 f"the fix names it {name})"
             )
         target = f"{need.referred_table}({need.referred_column})"
@@ -510,22 +431,41 @@ def _foreign_key_problems(
                 f"{need.table}.{need.column}: no foreign key to {target}, so PostgREST "
                 f"embedded joins ({need.referred_table}!{name}) fail with PGRST200{note}; "
                 "fix: add it NOT VALID with the fix SQL (existing orphan rows do not block it)",
-                f"ALTER TABLE {_table(need.table)} ADD CONSTRAINT {_quote(name)} "
-                f"FOREIGN KEY ({_quote(need.column)}) REFERENCES "
-                f"{_table(need.referred_table)}({_quote(need.referred_column)}) NOT VALID;",
+                f"ALTER TABLE {_table(need.table)} ADD CONSTRAINT {shown(name)} "
+                f"FOREIGN KEY ({shown(need.column)}) REFERENCES "
+                f"{_table(need.referred_table)}({shown(need.referred_column)}) NOT VALID;",
             )
         )
     return problems
 
 
-def _satisfies(constraint: _LiveConstraint, need: ForeignKeyNeed) -> bool:
+def _satisfies(key: ForeignKey, need: ForeignKeyNeed) -> bool:
     return (
-        constraint.kind == "f"
-        and constraint.columns == (need.column,)
-        and constraint.referred_schema == SCHEMA
-        and constraint.referred_table == need.referred_table
-        and constraint.referred_columns == (need.referred_column,)
+        key.columns == (need.column,)
+        and key.target_schema == SCHEMA
+        and key.target_table == need.referred_table
+        and key.target_columns == (need.referred_column,)
     )
+
+
+def _constraint_named(table: Table, name: str) -> str | None:
+    """Return the definition of the table's constraint called ``name``, if it has one.
+
+    A CHECK or foreign key as ``pg_get_constraintdef`` gives it; a primary key or UNIQUE
+    constraint spelt from its columns (the catalog keeps no definition of it).
+    """
+    for check in table.checks:
+        if check.name == name:
+            return check.definition
+    for key in table.foreign_keys:
+        if key.name == name:
+            return key.definition
+    for unique in table.uniques:
+        if unique.constraint and unique.name == name:
+            kind = "PRIMARY KEY" if unique.primary else "UNIQUE"
+            nulls = "" if unique.nulls_distinct else " NULLS NOT DISTINCT"
+            return f"{kind}{nulls} ({', '.join(shown(c) for c in unique.columns)})"
+    return None
 
 
 def _column_definition(column: sa.Column[Any]) -> str:
@@ -536,12 +476,8 @@ def _column_definition(column: sa.Column[Any]) -> str:
     return definition
 
 
-def _quote(identifier: str) -> str:
-    return str(_DIALECT.identifier_preparer.quote(identifier))
-
-
 def _table(name: str) -> str:
-    return f"{SCHEMA}.{_quote(name)}"
+    return shown(SCHEMA, name)
 
 
 def _string(value: str) -> str:

@@ -18,15 +18,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from psycopg import sql
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Connection
 
 from seeding import constraints
 from seeding.database import WORK_MEM, local_settings
 from seeding.errors import DatabaseError
+from seeding.identifiers import identifier, quote, shown
 from seeding.schema import APP_TABLES
 
 SCHEMA = "seeding"
+#: The schema of the app's tables.
+APP_SCHEMA = "public"
 
 #: The advisory-lock key every run and reset holds for its transaction (defined here, where
 #: reset can import it without pulling in the factories).
@@ -66,8 +70,9 @@ blocks = sa.Table(
 
 #: The most ids one block holds (a tile's copy writes a block per table).
 BLOCK_IDS = 1000
-#: Where the blocks go, and their columns in the order of :func:`block_rows`.
-BLOCKS = f"{SCHEMA}.ledger_blocks"
+#: Where the blocks go (as text for ``to_regclass``), and their columns in the order of
+#: :func:`block_rows`.
+BLOCKS = shown(SCHEMA, "ledger_blocks")
 BLOCK_COLUMNS = ("run_id", "table_name", "row_ids")
 
 
@@ -85,16 +90,18 @@ def block_rows(
 #: reads the blocks once, where a lateral unnest let the planner loop over the blocks and run
 #: the rest of the query once per block (a dry run of reset on a million requests: 80 s
 #: instead of 21 s).
-VIEW = f"""CREATE VIEW {SCHEMA}.ledger AS
-    SELECT run_id, table_name, unnest(row_ids) AS row_id FROM {SCHEMA}.ledger_blocks"""
+VIEW = f"""CREATE VIEW {quote(SCHEMA, "ledger")} AS
+    SELECT run_id, table_name, unnest(row_ids) AS row_id FROM {quote(SCHEMA, "ledger_blocks")}"""
 
 
 def ensure(connection: Connection) -> None:
     """Create the ledger's schema, tables and view where missing; update an older ledger."""
-    connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+    connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quote(SCHEMA)}"))
     metadata.create_all(connection, checkfirst=True)
     # Ledgers made before shards existed.
-    connection.execute(sa.text(f"ALTER TABLE {SCHEMA}.runs ADD COLUMN IF NOT EXISTS shard text"))
+    connection.execute(
+        sa.text(f"ALTER TABLE {quote(SCHEMA, 'runs')} ADD COLUMN IF NOT EXISTS shard text")
+    )
     upgrade(connection)
 
 
@@ -104,18 +111,19 @@ def upgrade(connection: Connection) -> None:
     The caller holds the run lock (:func:`hold_run_lock`) and has created ``ledger_blocks``.
     """
     kind = connection.execute(
-        sa.text(f"SELECT relkind FROM pg_class WHERE oid = to_regclass('{SCHEMA}.ledger')")
+        sa.text("SELECT relkind FROM pg_class WHERE oid = to_regclass(:ledger)"),
+        {"ledger": shown(SCHEMA, "ledger")},
     ).scalar()
     if kind == "r":
         connection.execute(sa.text(
-            f"INSERT INTO {SCHEMA}.ledger_blocks (run_id, table_name, row_ids) "
+            f"INSERT INTO {quote(SCHEMA, 'ledger_blocks')} (run_id, table_name, row_ids) "
             "SELECT run_id, table_name, array_agg(row_id ORDER BY row_id) FROM ("
             "  SELECT run_id, table_name, row_id, (row_number() OVER ("
             "    PARTITION BY run_id, table_name ORDER BY row_id) - 1) / :block AS block"
-            f"  FROM {SCHEMA}.ledger) AS numbered "
+            f"  FROM {quote(SCHEMA, 'ledger')}) AS numbered "
             "GROUP BY run_id, table_name, block"
         ), {"block": BLOCK_IDS})
-        connection.execute(sa.text(f"DROP TABLE {SCHEMA}.ledger"))
+        connection.execute(sa.text(f"DROP TABLE {quote(SCHEMA, 'ledger')}"))
     if kind != "v":
         connection.execute(sa.text(VIEW))
 
@@ -136,7 +144,9 @@ def hash_joins(connection: Connection) -> Iterator[None]:
 
 def exists(connection: Connection) -> bool:
     """Return whether the database has a ledger (of blocks, or of one row per id as before)."""
-    found = connection.execute(sa.text(f"SELECT to_regclass('{SCHEMA}.ledger') IS NOT NULL"))
+    found = connection.execute(
+        sa.text("SELECT to_regclass(:ledger) IS NOT NULL"), {"ledger": shown(SCHEMA, "ledger")}
+    )
     return bool(found.scalar())
 
 
@@ -214,8 +224,9 @@ def delete_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> dict[st
         with local_settings(connection, settings):
             result = connection.execute(
                 sa.text(
-                    f'DELETE FROM public."{table.name}" WHERE id IN (SELECT unnest(row_ids) '
-                    "FROM seeding.ledger_blocks WHERE run_id = ANY(:runs) AND table_name = :table)"
+                    f"DELETE FROM {quote(APP_SCHEMA, table.name)} WHERE id IN ("
+                    f"SELECT unnest(row_ids) FROM {quote(SCHEMA, 'ledger_blocks')} "
+                    "WHERE run_id = ANY(:runs) AND table_name = :table)"
                 ),
                 {"runs": list(run_ids), "table": table.name},
             )
@@ -239,7 +250,7 @@ def _delete_settings(connection: Connection, table: str, ids: int) -> dict[str, 
             "SELECT pg_relation_size(CAST(:qualified AS regclass)) "
             "/ current_setting('block_size')::bigint"
         ),
-        {"qualified": f'public."{table}"'},
+        {"qualified": shown(APP_SCHEMA, table)},
     ).scalar_one()
     return {"enable_nestloop": "off", "work_mem": WORK_MEM} if ids > pages else {}
 
@@ -252,6 +263,13 @@ def forget_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> None:
         connection.execute(runs.delete().where(runs.c.id.in_(list(run_ids))))
 
 
+def copy_statement(schema: str, table: str, columns: Sequence[str]) -> sql.Composed:
+    """Return ``COPY schema.table (columns) FROM STDIN (FORMAT BINARY)``, every name quoted."""
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        identifier(schema, table), sql.SQL(", ").join(identifier(c) for c in columns)
+    )
+
+
 def record(connection: Connection, run_id: uuid.UUID, scenario: str, seed: int, scale: float,
            rows: Iterable[tuple[str, uuid.UUID]]) -> int:
     """Record a run and the (table, id) of every row it wrote; return how many rows."""
@@ -262,9 +280,7 @@ def record(connection: Connection, run_id: uuid.UUID, scenario: str, seed: int, 
     driver = connection.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor:
-        with cursor.copy(
-            f"COPY {BLOCKS} ({', '.join(BLOCK_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
+        with cursor.copy(copy_statement(SCHEMA, blocks.name, BLOCK_COLUMNS)) as copy:
             copy.set_types(["uuid", "text", "uuid[]"])
             for table, ids in by_table.items():
                 for row in block_rows(run_id, table, ids):

@@ -38,11 +38,15 @@ from pathlib import PurePath
 from typing import Final, Literal
 
 import sqlalchemy as sa
+from psycopg import sql
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from seeding import constraints, database, guard, ledger
+from seeding.catalog import Catalog, read_catalog
 from seeding.errors import ConfigurationError, DatabaseError, ResetBlockedError, SchemaError
+from seeding.identifiers import execute as execute_composed
+from seeding.identifiers import identifier, quote
 from seeding.schema import APP_TABLES
 
 #: Called with a line to show the user (e.g. that the reset is waiting for a lock).
@@ -53,6 +57,9 @@ Outcome = Literal["deleted", "dry_run", "aborted", "nothing"]
 
 #: The schema of the app's tables.
 APP_SCHEMA: Final = "public"
+
+#: The kinds of live relation that hold the app's rows (a view holds none).
+_TABLE_KINDS: Final = ("table", "partitioned table")
 
 #: How many runs an error message lists before "and N more".
 _RUNS_LISTED: Final = 10
@@ -292,7 +299,7 @@ def execute(connection: Connection, plan: ResetPlan) -> dict[str, int]:
 
 
 def reset_database(
-    database_url: str,
+    database_url: str | guard.Endpoint,
     *,
     run_id: str | uuid.UUID | None = None,
     scenario: str | None = None,
@@ -301,6 +308,7 @@ def reset_database(
     wait: bool = True,
     notify: Notify | None = None,
     confirm: Callable[[ResetPlan], bool] | None = None,
+    allow_remote: bool = False,
 ) -> ResetResult:
     """Reset a database: the library call behind ``seed reset``.
 
@@ -319,6 +327,8 @@ def reset_database(
             (else fail at once).
         notify: Called with a line to show the user (e.g. that the reset is waiting).
         confirm: Asked with the plan before deleting; deletes only when it returns True.
+        allow_remote: Delete even on a host that is neither local nor in ``SEED_ALLOW_HOSTS``
+            (for a caller that created the database itself); ``all_tables`` stays local-only.
 
     Returns:
         The outcome, the plan and the rows deleted per table.
@@ -334,19 +344,21 @@ def reset_database(
 
     """
     check_selection(run_id=run_id, scenario=scenario, all_tables=all_tables)
+    endpoint = database.endpoint_of(database_url)
     if all_tables:
         guard.ensure_local(
-            database_url,
+            endpoint,
             action="--all-tables",
             instead="to delete only the rows this tool wrote, run `seed reset` without it",
         )
-    if not dry_run:
-        guard.ensure_writable(database_url)
-    engine = database.engine_for(database_url)
+    if not dry_run and not allow_remote:
+        guard.ensure_writable(endpoint)
+    engine = database.engine_for(endpoint)
     try:
         return _reset(
             engine, run_id=run_id, scenario=scenario, all_tables=all_tables, dry_run=dry_run,
             wait=wait, notify=notify, confirm=confirm,
+            allow_remote=allow_remote and not all_tables,
         )
     finally:
         engine.dispose()
@@ -362,6 +374,7 @@ def _reset(
     wait: bool,
     notify: Notify | None,
     confirm: Callable[[ResetPlan], bool] | None,
+    allow_remote: bool,
 ) -> ResetResult:
     def plan_now(connection: Connection) -> ResetPlan:
         return plan_reset(connection, run_id=run_id, scenario=scenario, all_tables=all_tables)
@@ -380,6 +393,7 @@ def _reset(
         if not confirm(shown):
             return ResetResult(shown, "aborted")
     with _writing(engine) as connection:
+        guard.ensure_connection_writable(connection, allow_remote=allow_remote)
         ledger.hold_run_lock(connection, wait=wait, notify=notify)
         if ledger.exists(connection):
             ledger.ensure(connection)  # a ledger from an older version gets its blocks
@@ -420,15 +434,21 @@ def _writing(engine: Engine) -> Iterator[Connection]:
 
 
 def _lock_app_tables(connection: Connection, *, wait: bool, notify: Notify | None) -> None:
-    """Lock the app's tables against writes until the transaction ends (reads go on)."""
-    present = set(_live_columns(connection))
-    names = [_app_table(table.name) for table in APP_TABLES if table.name in present]
+    """Lock the app's tables against writes until the transaction ends (reads go on).
+
+    The plan reads the catalog again once they are locked: a transaction waited for may have
+    changed them.
+    """
+    present = set(_live_columns(read_catalog(connection, (APP_SCHEMA,))))
+    names = [identifier(APP_SCHEMA, table.name) for table in APP_TABLES if table.name in present]
     if not names:
         return
-    statement = f"LOCK TABLE {', '.join(names)} IN SHARE ROW EXCLUSIVE MODE"
+    statement = sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(
+        sql.SQL(", ").join(names)
+    )
     try:
         with connection.begin_nested():
-            connection.exec_driver_sql(statement + " NOWAIT")
+            execute_composed(connection, statement + sql.SQL(" NOWAIT"))
         return
     except sa_exc.OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
@@ -438,7 +458,7 @@ def _lock_app_tables(connection: Connection, *, wait: bool, notify: Notify | Non
         raise DatabaseError(f"{busy}; wait for it to end, or run again without --no-wait")
     if notify:
         notify(f"{busy}; waiting for it to end...")
-    connection.exec_driver_sql(statement)
+    execute_composed(connection, statement)
 
 
 def _selected(plan: ResetPlan) -> tuple[tuple[uuid.UUID, ...], dict[str, int]]:
@@ -453,12 +473,14 @@ def _plan(
     all_tables: bool,
 ) -> ResetPlan:
     has_ledger = ledger.exists(connection)
-    every = _runs(connection) if has_ledger else ()
-    live = _live_columns(connection)
+    catalog = read_catalog(connection, (APP_SCHEMA, ledger.SCHEMA))
+    every = _runs(connection, catalog) if has_ledger else ()
+    live = _live_columns(catalog)
     absent = tuple(table.name for table in APP_TABLES if table.name not in live)
     if all_tables:
         counts = _count_all(connection, live)
-        blockers = _blockers(connection, _live_references(connection), counts, live, run_ids=None)
+        live_references = _live_references(connection, catalog)
+        blockers = _blockers(connection, live_references, counts, live, run_ids=None)
         return ResetPlan(has_ledger, True, every, counts, blockers, absent)
     if not has_ledger:
         if run_id is not None or scenario is not None:
@@ -483,16 +505,16 @@ def _plan(
             "went with them), then reset again"
         )
     counts, whole = _count_runs(connection, run_ids, listed)
-    checked = _merge(references(), _live_references(connection))
+    checked = _merge(references(), _live_references(connection, catalog))
     blockers = _blockers(connection, checked, counts, live, run_ids=run_ids, whole=whole)
     return ResetPlan(True, False, runs, counts, blockers, absent)
 
 
-def _runs(connection: Connection) -> tuple[RunInfo, ...]:
+def _runs(connection: Connection, catalog: Catalog) -> tuple[RunInfo, ...]:
     table = ledger.runs
     # A ledger written before shards existed has no shard column (a reset only reads it).
-    columns = sa.inspect(connection).get_columns("runs", schema=ledger.SCHEMA)
-    sharded = any(column["name"] == "shard" for column in columns)
+    live = catalog.table(table.name, ledger.SCHEMA)
+    sharded = live is not None and live.column("shard") is not None
     shard = table.c.shard if sharded else sa.null().label("shard")
     rows = connection.execute(
         sa.select(
@@ -553,55 +575,43 @@ def _run_listing(every: Sequence[RunInfo]) -> str:
     return f"runs in the ledger: {shown}{more}"
 
 
-def _live_columns(connection: Connection) -> dict[str, dict[str, str]]:
+def _live_columns(catalog: Catalog) -> dict[str, dict[str, str]]:
     """Return the app schema's tables, each with its columns and their types."""
-    rows = connection.execute(
-        sa.text("""
-            SELECT c.relname AS table_name, a.attname AS column_name,
-                   format_type(a.atttypid, NULL) AS type_name
-            FROM pg_attribute a
-            JOIN pg_class c ON c.oid = a.attrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
-              AND a.attnum > 0 AND NOT a.attisdropped
-        """),
-        {"schema": APP_SCHEMA},
-    ).all()
-    live: dict[str, dict[str, str]] = {}
-    for row in rows:
-        live.setdefault(row.table_name, {})[row.column_name] = row.type_name
-    return live
+    return {
+        table.name: {column.name: column.base_type for column in table.columns.values()}
+        for table in catalog.tables.values()
+        if table.schema == APP_SCHEMA and table.kind in _TABLE_KINDS
+    }
 
 
-def _live_references(connection: Connection) -> tuple[Reference, ...]:
-    """Return the live one-column foreign keys into the app's tables, from any schema."""
-    rows = connection.execute(
-        sa.text("""
-            SELECT sn.nspname::text AS schema, sc.relname::text AS table_name,
-                   sa.attname::text AS column_name, dc.relname::text AS points_at_table,
-                   da.attname::text AS points_at_column,
-                   (SELECT pa.attname::text FROM pg_index i
-                    JOIN pg_attribute pa ON pa.attrelid = i.indrelid AND pa.attnum = i.indkey[0]
-                    WHERE i.indrelid = con.conrelid AND i.indisprimary AND i.indnatts = 1
-                   ) AS primary_key
-            FROM pg_constraint con
-            JOIN pg_class sc ON sc.oid = con.conrelid
-            JOIN pg_namespace sn ON sn.oid = sc.relnamespace
-            JOIN pg_class dc ON dc.oid = con.confrelid
-            JOIN pg_namespace dn ON dn.oid = dc.relnamespace
-            JOIN pg_attribute sa ON sa.attrelid = con.conrelid AND sa.attnum = con.conkey[1]
-            JOIN pg_attribute da ON da.attrelid = con.confrelid AND da.attnum = con.confkey[1]
-            WHERE con.contype = 'f' AND cardinality(con.conkey) = 1
-              AND dn.nspname = :schema AND dc.relname = ANY(:tables)
-              AND sn.nspname <> :ledger
-            ORDER BY 1, 2, 3
-        """),
-        {"schema": APP_SCHEMA, "tables": [t.name for t in APP_TABLES], "ledger": ledger.SCHEMA},
-    ).all()
+def _live_references(connection: Connection, catalog: Catalog) -> tuple[Reference, ...]:
+    """Return the live one-column foreign keys into the app's tables, from any schema.
+
+    ``catalog`` holds the app's schema. A key's own table shows its primary key only when its
+    schema was read: the schemas it lacks are read here, once for all of them.
+    """
+    keys = sorted(
+        (
+            key
+            for table in APP_TABLES
+            if (live := catalog.table(table.name, APP_SCHEMA)) is not None
+            for key in live.referenced_by
+            if len(key.columns) == 1 and key.schema != ledger.SCHEMA
+        ),
+        key=lambda key: (key.schema, key.table, key.columns, key.target_table, key.name),
+    )
+    unread = sorted({key.schema for key in keys} - set(catalog.schemas))
+    sources = (catalog, read_catalog(connection, unread)) if unread else (catalog,)
+
+    def primary_key(schema: str, table: str) -> str | None:
+        found = next((t for c in sources if (t := c.table(table, schema)) is not None), None)
+        key = found.primary_key if found is not None else None
+        return key.columns[0] if key is not None and len(key.columns) == 1 else None
+
     return tuple(
-        Reference(row.table_name, row.column_name, row.points_at_table, row.points_at_column,
-                  schema=row.schema, primary_key=row.primary_key)
-        for row in rows
+        Reference(key.table, key.columns[0], key.target_table, key.target_columns[0],
+                  schema=key.schema, primary_key=primary_key(key.schema, key.table))
+        for key in keys
     )
 
 
@@ -708,21 +718,21 @@ def _blockers(
             kept_by_table.setdefault(ref.table, []).append(ref)
             continue
         on = _join_condition(
-            ref, live, f"s.{_quote(ref.column)}", f"d.{_quote(ref.points_at_column)}"
+            ref, live, f"s.{quote(ref.column)}", f"d.{quote(ref.points_at_column)}"
         )
-        row_id = f"s.{_quote(ref.primary_key)}::text" if ref.primary_key else "s.ctid::text"
-        sql = (
+        row_id = f"s.{quote(ref.primary_key)}::text" if ref.primary_key else "s.ctid::text"
+        query = (
             f"SELECT {row_id} AS row_id, d.id AS points_at_id "
-            f"FROM {_quote(ref.schema)}.{_quote(ref.table)} AS s "
+            f"FROM {quote(ref.schema, ref.table)} AS s "
             f"JOIN {_app_table(ref.points_at_table)} AS d ON {on}"
         )
         if run_ids is not None:
-            sql += (
+            query += (
                 " JOIN seeding.ledger AS dl ON dl.table_name = :target AND dl.row_id = d.id"
                 " AND dl.run_id = ANY(:runs)"
             )
         parameters = {"target": ref.points_at_table, "runs": list(run_ids or [])}
-        for row in connection.execute(sa.text(sql + " ORDER BY 1, 2"), parameters):
+        for row in connection.execute(sa.text(query + " ORDER BY 1, 2"), parameters):
             found.append(
                 Blocker(ref.where, row.row_id, ref.column, ref.points_at_table,
                         row.points_at_id, None)
@@ -759,14 +769,14 @@ def _kept_rows_in_the_way(
     requests beside a small run, the references of ``session_requests`` took 0.8 s each
     as plain joins of the whole table; most rows go, and what is kept is small.
     """
-    columns = ", ".join(f"s.{_quote(name)}" for name in sorted({ref.column for ref in refs}))
+    columns = ", ".join(f"s.{quote(name)}" for name in sorted({ref.column for ref in refs}))
     parameters: dict[str, object] = {"source": table, "runs": run_ids}
     parts = []
     for index, ref in enumerate(refs):
-        source = f"s.{_quote(ref.column)}"
+        source = f"s.{quote(ref.column)}"
         if ref.points_at_column != "id":
             # The ledger holds ids: match the target's rows first, then their ids.
-            on = _join_condition(ref, live, source, f"d.{_quote(ref.points_at_column)}")
+            on = _join_condition(ref, live, source, f"d.{quote(ref.points_at_column)}")
             parts.append(
                 f"SELECT {index} AS ref, s.id::text AS row_id, d.id AS points_at_id "
                 f"FROM kept AS s JOIN {_app_table(ref.points_at_table)} AS d ON {on} "
@@ -786,14 +796,14 @@ def _kept_rows_in_the_way(
                 f"JOIN {_app_table(ref.points_at_table)} AS d ON d.id = m.target"
             )
         parameters[f"t{index}"] = ref.points_at_table
-    sql = (
+    query = (
         f"WITH kept AS MATERIALIZED (SELECT s.id, {columns} FROM {_app_table(table)} AS s "
         "WHERE NOT EXISTS (SELECT FROM seeding.ledger AS sl WHERE sl.table_name = :source "
         "AND sl.row_id = s.id AND sl.run_id = ANY(:runs))) "
         + " UNION ALL ".join(parts)
         + " ORDER BY 2, 3"
     )
-    rows = connection.execute(sa.text(sql), parameters).all()
+    rows = connection.execute(sa.text(query), parameters).all()
     if not rows:
         return []
     # Whose rows they are: a run not being reset, or none (rows the tool did not write).
@@ -842,9 +852,6 @@ def _names(tables: Sequence[str]) -> str:
     return ("table " if len(tables) == 1 else "tables ") + ", ".join(tables)
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def _app_table(name: str) -> str:
-    return f"{APP_SCHEMA}.{_quote(name)}"
+    """Return an app table's name, quoted for ``sa.text()``."""
+    return quote(APP_SCHEMA, name)

@@ -36,6 +36,7 @@ from psycopg.types.json import Jsonb
 
 from seeding import ledger
 from seeding.build import Built
+from seeding.catalog import Catalog, read_catalog
 from seeding.errors import ScenarioError, SchemaError
 from seeding.schema import APP_TABLES
 from seeding.writer import COLUMNS, row_values
@@ -187,6 +188,7 @@ class Encoder:
         driver = connection.connection.driver_connection
         assert driver is not None
         self.transformer = Transformer(driver)
+        self._catalog: Catalog | None = None
         self._oids: dict[tuple[str, tuple[str, ...]], list[int]] = {}
 
     def column_oids(self, table: str, columns: Sequence[str]) -> list[int]:
@@ -202,26 +204,21 @@ class Encoder:
         return self._oids[key]
 
     def _read_oids(self, table: str, columns: Sequence[str]) -> list[int]:
-        found: dict[str, int] = dict(
-            self.connection.execute(
-                sa.text(
-                    "SELECT a.attname, CASE WHEN t.typtype = 'e' THEN 25 "
-                    "WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END "
-                    "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
-                    "WHERE a.attrelid = to_regclass(:table) AND a.attnum > 0 AND NOT a.attisdropped"
-                ),
-                {"table": f'public."{table}"'},
-            ).all()
-        )
-        if not found:
+        if self._catalog is None:  # read once, on the first table asked for
+            self._catalog = read_catalog(self.connection, (ledger.APP_SCHEMA,))
+        live = self._catalog.table(table, ledger.APP_SCHEMA)
+        if live is None or not live.columns:
             raise SchemaError(f"table {table} is missing; create it with seed db create")
-        missing = [c for c in columns if c not in found]
+        missing = [c for c in columns if c not in live.columns]
         if missing:
             raise SchemaError(
                 f"table {table} lacks column(s) {', '.join(missing)}; "
                 "compare it with seed db doctor"
             )
-        return [int(found[c]) for c in columns]
+        return [
+            TEXT_OID if column.is_enum else column.base_type_oid
+            for column in (live.columns[c] for c in columns)
+        ]
 
     def encode(
         self,
@@ -403,17 +400,18 @@ def stream(
     assert driver is not None
     counts: dict[str, int] = {}
     targets = [
-        (name, f'public."{name}"', [n for n, _, _ in COLUMNS[name]], encoded)
+        (name, ledger.copy_statement(ledger.APP_SCHEMA, name, [n for n, _, _ in COLUMNS[name]]),
+         encoded)
         for name, encoded in variant.tables.items()
     ]
-    targets.append((ledger.BLOCKS, ledger.BLOCKS, list(ledger.BLOCK_COLUMNS), variant.ledger))
+    targets.append((
+        ledger.BLOCKS,
+        ledger.copy_statement(ledger.SCHEMA, ledger.blocks.name, ledger.BLOCK_COLUMNS),
+        variant.ledger,
+    ))
     with driver.cursor() as cursor:
-        for name, qualified, columns, encoded in targets:
-            column_list = ", ".join(f'"{c}"' for c in columns)
-            with cursor.copy(
-                f"COPY {qualified} ({column_list}) FROM STDIN (FORMAT BINARY)",
-                writer=_BoundedWriter(cursor),
-            ) as copy:
+        for name, statement, encoded in targets:
+            with cursor.copy(statement, writer=_BoundedWriter(cursor)) as copy:
                 copy.write(SIGNATURE)
                 for mask in masks:
                     copy.write(encoded.copy(mask))

@@ -11,12 +11,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from seeding.database import describe, driver_message
 from seeding.errors import DatabaseError
+from seeding.identifiers import identifier
 from seeding.schema import APP_TABLES, Base
 
 
@@ -55,14 +57,16 @@ def copy_rows(connection: Connection, table: str, rows: Iterable[tuple[Any, ...]
             to be rolled back.
 
     """
-    columns = ", ".join(f'"{name}"' for name, _, _ in COLUMNS[table])
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        identifier(table), sql.SQL(", ").join(identifier(name) for name, _, _ in COLUMNS[table])
+    )
     json_at = [i for i, (_, _, is_json) in enumerate(COLUMNS[table]) if is_json]
     driver = connection.connection.driver_connection
     assert driver is not None
     count = 0
     try:
         with driver.cursor() as cursor:
-            with cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
+            with cursor.copy(statement) as copy:
                 for values in rows:
                     if json_at:
                         values = tuple(

@@ -65,7 +65,11 @@ def opened(
         for lane in connections:
             if lane.in_transaction():
                 for name, value in {**settings, **one_by_one}.items():
-                    lane.execute(sa.text(f"SET LOCAL {name} = '{value}'"))
+                    # SET LOCAL, with the name and the value as bound parameters.
+                    lane.execute(
+                        sa.text("SELECT set_config(:name, :value, true)"),
+                        {"name": name, "value": value},
+                    )
         yield connections
     finally:
         for other in connections[1:]:
@@ -81,7 +85,12 @@ def _reading(engine: sa.Engine, snapshot: str) -> Connection | None:
         return None
     try:
         other = other.execution_options(isolation_level="REPEATABLE READ")
-        other.execute(sa.text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        # SET takes no bound parameter: SQLAlchemy writes the snapshot's id as a quoted literal.
+        other.execute(
+            sa.text("SET TRANSACTION SNAPSHOT :snapshot").bindparams(
+                sa.bindparam("snapshot", snapshot, literal_execute=True)
+            )
+        )
     except sa_exc.SQLAlchemyError:
         other.close()
         return None
