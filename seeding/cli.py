@@ -42,7 +42,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {guard.redact(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -89,8 +89,7 @@ def _where(target: database.Target) -> str:
 def db_create(db: DbOption = None) -> None:
     """Create the app's tables that are missing; safe to run again."""
     target = database.resolve(db)
-    guard.ensure_writable(target.url)
-    engine = database.engine_for(target.url)
+    engine = database.engine_for(guard.ensure_writable(target.endpoint))
     try:
         created = database.create_schema(engine)
     finally:
@@ -107,7 +106,7 @@ def db_create(db: DbOption = None) -> None:
 def db_url(db: DbOption = None) -> None:
     """Print the database's URL (password masked), starting the embedded server if needed."""
     target = database.resolve(db)
-    typer.echo(database.mask_password(database.libpq_url(target.url)))
+    typer.echo(target.display_url)
 
 
 @db_app.command("shell")
@@ -116,10 +115,15 @@ def db_shell(db: DbOption = None) -> None:
     """Open psql on the database."""
     target = database.resolve(db)
     psql = shutil.which("psql") or str(embedded.psql_path())
-    url = database.libpq_url(target.url)
+    params = dict(target.endpoint.params)
+    environment = dict(os.environ)
+    password = params.pop("password", None)
+    if password is not None:  # not on psql's command line, where `ps` would show it
+        environment["PGPASSWORD"] = password
+    conninfo = guard.Endpoint(params, target.source, service=target.endpoint.service).conninfo
     typer.echo(f"psql on {_where(target)}", err=True)
     sys.stdout.flush()
-    os.execv(psql, [psql, url])
+    os.execve(psql, [psql, conninfo], environment)
 
 
 @db_app.command("doctor")
@@ -134,8 +138,8 @@ def db_doctor(
     """Compare a live schema with what the tool writes and reads; exit 1 when they differ."""
     target = database.resolve(db)
     if apply:
-        guard.ensure_writable(target.url)
-    engine = database.engine_for(target.url)
+        guard.ensure_writable(target.endpoint)
+    engine = database.engine_for(target.endpoint)
     try:
         with database.transaction(engine) as connection:
             problems = doctor.diagnose(connection)
@@ -216,8 +220,7 @@ def scenario_run(
         else:
             plan, built = runner.prepare(name, seed=seed, scale=scale)
     target = database.resolve(db)
-    guard.ensure_writable(target.url)
-    engine = database.engine_for(target.url)
+    engine = database.engine_for(guard.ensure_writable(target.endpoint))
     notify = lambda line: typer.echo(line, err=True)  # noqa: E731
     try:
         if tiled_scenario:
@@ -242,7 +245,8 @@ def scenario_run(
     rate = f" ({total / seconds:,.0f} rows/s)" if tiled_scenario else ""
     typer.echo(f"  {'total':<18} {total:>9,}  in {seconds:.2f} s{rate}")
     if plan.expect:
-        measured = _measure(target.url, now=plan.now, expect=targets.parse_targets(plan.expect))
+        expect = targets.parse_targets(plan.expect)
+        measured = _measure(target.endpoint, now=plan.now, expect=expect)
         _print_targets(measured.targets)
         if not all(t.met for t in measured.targets):
             raise typer.Exit(1)
@@ -283,8 +287,10 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
         yield lambda rows: bar.advance(task, rows)
 
 
-def _measure(url: str, *, now: Any = None, expect: list[targets.Target]) -> report.Report:
-    engine = database.engine_for(url).execution_options(isolation_level="REPEATABLE READ")
+def _measure(
+    endpoint: guard.Endpoint, *, now: Any = None, expect: list[targets.Target]
+) -> report.Report:
+    engine = database.engine_for(endpoint).execution_options(isolation_level="REPEATABLE READ")
     try:
         with database.transaction(engine) as connection:
             return report.build_report(connection, now=now, targets=expect)
@@ -326,7 +332,7 @@ def report_command(
 
         expect = targets.parse_targets(scenario_file.load(scenario)[0].expect)
     target = database.resolve(db)
-    measured = _measure(target.url, expect=expect)
+    measured = _measure(target.endpoint, expect=expect)
     text = report.render(measured, fmt)  # type: ignore[arg-type]
     if output:
         with open(output, "w", encoding="utf-8") as handle:
@@ -379,7 +385,8 @@ def reset_command(
 
     try:
         result = reset.reset_database(
-            target.url, run_id=run_id, scenario=scenario, all_tables=all_tables, dry_run=dry_run,
+            target.endpoint, run_id=run_id, scenario=scenario, all_tables=all_tables,
+            dry_run=dry_run,
             wait=not no_wait, notify=lambda line: typer.echo(line, err=True),
             confirm=None if yes or dry_run or not _stdin_is_terminal() else ask,
         )

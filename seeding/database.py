@@ -7,17 +7,15 @@ that one points at production). With neither, the embedded server is started.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine
 
-from seeding import embedded
+from seeding import embedded, guard
 from seeding.errors import ConfigurationError, DatabaseError
 from seeding.schema import Base
 
@@ -30,44 +28,37 @@ SCHEMA_LOCK_KEY = 0x5EED_0001
 
 @dataclass(frozen=True)
 class Target:
-    """The database a command works on, and where its URL came from."""
+    """The database a command works on, where its URL came from, and where it connects."""
 
     url: str
     #: '--db', 'SEED_DATABASE_URL' or 'embedded'.
     source: str
+    #: The one reading of the URL and the environment that every connection is made with.
+    endpoint: guard.Endpoint
     embedded_server: embedded.EmbeddedServer | None = None
 
     @property
     def display_url(self) -> str:
-        """Return the URL with any password masked, fit to print."""
-        return mask_password(libpq_url(self.url))
+        """Return the URL rebuilt from what the tool connects to, without the password."""
+        return self.endpoint.display()
 
 
 def normalize_url(url: str) -> str:
     """Return a SQLAlchemy URL that uses psycopg 3, from a ``postgres://`` or ``postgresql://`` one.
 
     Raises:
-        ConfigurationError: When the URL is not a PostgreSQL URL.
+        ConfigurationError: When the URL is not a PostgreSQL URL, or cannot be read one way
+            only (the message never repeats it).
 
     """
     raw = url.strip()
+    guard.read(raw)
     scheme, sep, rest = raw.partition("://")
     if not sep:
         raise ConfigurationError(
-            f"database URL {mask_password(raw)!r} has no scheme; "
+            "a database URL is needed here, not libpq key=value pairs; "
             "write it as postgresql://user:password@host:5432/database"
         )
-    if scheme.lower() not in {"postgres", "postgresql", "postgresql+psycopg"}:
-        raise ConfigurationError(
-            f"database URL scheme {scheme!r} is not PostgreSQL; "
-            "write it as postgresql://user:password@host:5432/database"
-        )
-    try:
-        make_url(f"postgresql+psycopg://{rest}")
-    except sa_exc.ArgumentError as error:
-        raise ConfigurationError(
-            f"database URL {mask_password(raw)!r} is malformed: {error}"
-        ) from None
     return f"postgresql+psycopg://{rest}"
 
 
@@ -77,53 +68,79 @@ def libpq_url(url: str) -> str:
 
 
 def mask_password(url: str) -> str:
-    """Return the URL with its password replaced by ``***``."""
+    """Return a URL fit to print: rebuilt from what libpq reads in it, without the password."""
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    masked = url
-    if parts.password is not None:
-        user = parts.username or ""
-        masked = masked.replace(f"{parts.netloc.rpartition('@')[0]}@", f"{user}:***@", 1)
-    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", masked)
+        return guard.read(url).display()
+    except ConfigurationError:
+        return "(a database URL that cannot be read)"
 
 
 def resolve(db: str | None = None) -> Target:
     """Return the database to use: ``db``, else ``SEED_DATABASE_URL``, else the embedded server.
 
+    Only the URL and the environment are read; nothing connects, except to start the
+    embedded server (on its own socket, whatever the environment says).
+
     Args:
         db: A URL given on the command line or by a caller.
 
+    Raises:
+        ConfigurationError: When the URL cannot be read one way only.
+
     """
     if db:
-        return Target(url=normalize_url(db), source="--db")
+        return Target(url=db.strip(), source="--db", endpoint=guard.read(db, source="--db"))
     configured = os.environ.get(URL_VARIABLE)
     if configured:
-        return Target(url=normalize_url(configured), source=URL_VARIABLE)
+        endpoint = guard.read(configured, source=URL_VARIABLE)
+        return Target(url=configured.strip(), source=URL_VARIABLE, endpoint=endpoint)
     server = embedded.start()
-    return Target(url=normalize_url(server.url()), source="embedded", embedded_server=server)
+    return Target(url=server.url(), source="embedded", endpoint=server.endpoint(),
+                  embedded_server=server)
 
 
-def engine_for(url: str) -> Engine:
-    """Return an engine for a URL, having checked that the server answers.
+def endpoint_of(target: str | guard.Endpoint | Target) -> guard.Endpoint:
+    """Return the endpoint of a URL (read now), an endpoint, or a target."""
+    if isinstance(target, Target):
+        return target.endpoint
+    if isinstance(target, guard.Endpoint):
+        return target
+    return guard.read(target)
+
+
+def sqlalchemy_url(endpoint: guard.Endpoint) -> URL:
+    """Return an SQLAlchemy URL that gives psycopg exactly the endpoint's parameters.
+
+    The password is in the URL's password field, which SQLAlchemy masks when it prints.
+    """
+    params = dict(endpoint.params)
+    password = params.pop("password", None)
+    return URL.create("postgresql+psycopg", password=password, query=params)
+
+
+def engine_for(target: str | guard.Endpoint | Target) -> Engine:
+    """Return an engine whose every connection is made with exactly the target's endpoint.
+
+    The server is asked once that it answers. SQLAlchemy never parses the URL: libpq's
+    reading (:func:`seeding.guard.read`) is the only one, the one the guard decided on.
 
     Raises:
+        ConfigurationError: When a URL cannot be read one way only.
         DatabaseError: When the server cannot be reached or refuses the connection.
 
     """
-    sa_url: URL = make_url(normalize_url(url))
-    engine = sa.create_engine(sa_url, pool_pre_ping=True)
+    endpoint = endpoint_of(target)
+    engine = sa.create_engine(sqlalchemy_url(endpoint), creator=endpoint.connect,
+                              pool_pre_ping=True)
     try:
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
-    except sa_exc.OperationalError as error:
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
         engine.dispose()
-        raise DatabaseError(
-            f"cannot connect to {mask_password(libpq_url(url))}: {describe(error)}; "
-            "check that the server "
+        raise DatabaseError(guard.redact(
+            f"cannot connect to {endpoint.display()}: {describe(error)}; check that the server "
             f"is running and the URL is right (--db or {URL_VARIABLE})"
-        ) from None
+        )) from None
     return engine
 
 
@@ -200,17 +217,26 @@ def missing_tables(connection: Connection) -> list[str]:
     return [table.name for table in Base.metadata.sorted_tables if table.name not in present]
 
 
-def create_schema(engine: Engine) -> list[str]:
+def create_schema(engine: Engine, *, allow_remote: bool = False) -> list[str]:
     """Create the app's tables (and the ``session_type`` enum) that are missing.
 
     Safe to run again: what exists is left as it is. Two runs at once serialise on an
-    advisory lock.
+    advisory lock. The write guard checks where the engine's connection went first.
+
+    Args:
+        engine: An engine on the database.
+        allow_remote: Write even to a server that is neither local nor in
+            ``SEED_ALLOW_HOSTS`` (for a caller that created the database itself).
+
+    Raises:
+        ConfigurationError: When the guard refuses the server (nothing is created).
 
     Returns:
         The names of the tables created, in creation order (empty when none were missing).
 
     """
     with transaction(engine) as connection:
+        guard.ensure_connection_writable(connection, allow_remote=allow_remote)
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
         missing = missing_tables(connection)
         Base.metadata.create_all(connection, checkfirst=True)

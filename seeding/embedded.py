@@ -20,6 +20,7 @@ from typing import Any
 import platformdirs
 
 from seeding.errors import DatabaseError
+from seeding.guard import Endpoint, socket_endpoint
 
 #: The database the tool uses on its embedded server.
 EMBEDDED_DATABASE = "seeding"
@@ -39,6 +40,10 @@ class EmbeddedServer:
     def url(self, database: str = EMBEDDED_DATABASE) -> str:
         """Return a libpq URL of one database on this server."""
         return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={self.port}"
+
+    def endpoint(self, database: str = EMBEDDED_DATABASE) -> Endpoint:
+        """Return the endpoint of one database: its socket, which no ``PG*`` variable redirects."""
+        return socket_endpoint(self.socket_dir, self.port, database)
 
 
 def default_data_dir() -> Path:
@@ -169,13 +174,24 @@ def start(data_dir: Path | None = None) -> EmbeddedServer:
 
 def _ensure_database(server: EmbeddedServer) -> None:
     import psycopg
+    from psycopg import sql
 
-    with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE}"')
+    try:
+        with server.endpoint("postgres").connect(autocommit=True) as connection:
+            exists = connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)
+            ).fetchone()
+            if not exists:
+                connection.execute(
+                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE))
+                )
+    except psycopg.Error as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DatabaseError(
+            f"the embedded PostgreSQL in {server.data_dir} is running but refused a connection "
+            f"on its socket ({first}); if PGSERVICE is set, unset it; else see its log "
+            f"{server.data_dir / 'log'}"
+        ) from None
 
 
 def running(data_dir: Path | None = None) -> EmbeddedServer | None:

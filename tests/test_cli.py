@@ -64,7 +64,7 @@ def test_a_url_that_is_not_postgresql_is_refused() -> None:
     result = runner.invoke(app, ["db", "create", "--db", "mysql://root@localhost/db"])
     assert result.exit_code == 2
     assert result.output == (
-        "error: database URL scheme 'mysql' is not PostgreSQL; "
+        "error: the database URL (from --db) has the scheme 'mysql', not PostgreSQL; "
         "write it as postgresql://user:password@host:5432/database\n"
     )
 

@@ -32,9 +32,29 @@ def test_other_urls_are_refused_with_the_fix(bad: str) -> None:
 def test_password_is_masked() -> None:
     assert database.mask_password("postgresql://u:secret@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert database.mask_password("postgresql://u@h/d") == "postgresql://u@h/d"
+    # Rebuilt from what libpq reads: the password is never carried over, wherever it was.
     assert database.mask_password("postgresql://u@h/d?password=secret&sslmode=require") == (
-        "postgresql://u@h/d?password=***&sslmode=require"
+        "postgresql://u:***@h/d"
     )
+    assert database.mask_password("postgresql://u:p@ss@h/d") == (
+        "(a database URL that cannot be read)"
+    )
+
+
+def test_an_engine_s_url_gives_the_same_connection_and_hides_the_password(
+    pg_url: str,
+) -> None:
+    engine = database.engine_for(pg_url)
+    again = sa.create_engine(engine.url)
+    try:
+        with engine.connect() as one, again.connect() as other:
+            query = sa.text("SELECT current_database()")
+            assert one.execute(query).scalar() == other.execute(query).scalar()
+    finally:
+        engine.dispose()
+        again.dispose()
+    url = database.sqlalchemy_url(database.guard.read("postgresql://u:s3cret@h/d"))
+    assert "s3cret" not in url.render_as_string(hide_password=True)
 
 
 def test_the_variable_is_used_and_database_url_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
