@@ -1,25 +1,85 @@
-"""seeding: coherent test data for the mechanic marketplace's PostgreSQL database."""
+"""seeding: coherent test data for the mechanic marketplace's PostgreSQL (Supabase) database.
 
-from seeding.database import Target, create_schema, engine_for, normalize_url, resolve
+The library's entry points are the calls the ``seed`` command and the pytest plugin make:
+:func:`run_scenario` (``seed scenario``), :func:`reset_database` (``seed reset``),
+:func:`build_report` (``seed report``), :func:`diagnose` and :func:`apply_fixes`
+(``seed db doctor``), :func:`create_schema` (``seed db create``). Every error they raise on
+purpose is a :class:`SeedingError`.
+
+Only the errors load with the package: ``import factories`` (which needs them) loads no
+database, server or CLI code. The rest loads on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from seeding.errors import (
     ConfigurationError,
     DatabaseError,
     FactoryRuleError,
+    ResetBlockedError,
     ScenarioError,
     SchemaError,
     SeedingError,
 )
 
+if TYPE_CHECKING:
+    from seeding.database import Target, create_schema, engine_for, normalize_url, resolve
+    from seeding.doctor import apply_fixes, diagnose
+    from seeding.guard import Endpoint, ensure_writable
+    from seeding.report import build_report
+    from seeding.reset import reset_database
+    from seeding.runner import run_scenario
+
+#: Where each lazily loaded name lives.
+_LAZY = {
+    "Endpoint": "seeding.guard",
+    "ensure_writable": "seeding.guard",
+    "Target": "seeding.database",
+    "create_schema": "seeding.database",
+    "engine_for": "seeding.database",
+    "normalize_url": "seeding.database",
+    "resolve": "seeding.database",
+    "run_scenario": "seeding.runner",
+    "reset_database": "seeding.reset",
+    "build_report": "seeding.report",
+    "diagnose": "seeding.doctor",
+    "apply_fixes": "seeding.doctor",
+}
+
 __all__ = [
     "ConfigurationError",
     "DatabaseError",
+    "Endpoint",
     "FactoryRuleError",
+    "ResetBlockedError",
     "ScenarioError",
     "SchemaError",
     "SeedingError",
     "Target",
+    "apply_fixes",
+    "build_report",
     "create_schema",
+    "diagnose",
     "engine_for",
+    "ensure_writable",
     "normalize_url",
+    "reset_database",
     "resolve",
+    "run_scenario",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load an entry point on first use (PEP 562)."""
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'seeding' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

