@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import uuid
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
@@ -28,6 +29,30 @@ def new_uuid(prefix: str | None = None) -> uuid.UUID:
     if len(digits) > 32 or any(c not in "0123456789abcdef" for c in digits):
         raise FactoryRuleError(f"id prefix {prefix!r} is not up to 32 hex digits")
     return uuid.UUID(hex=digits + value.hex[len(digits) :])
+
+
+class RelatedRows(Protocol):
+    """The rows built so far, as a factory's relation hook sees them (the builder's side).
+
+    A factory whose relations follow rules of its own (a request's status and routing) has
+    the class methods ``plan_relations`` and ``complete_relations``; the scenario builder
+    calls them around resolving the relations a scenario gives.
+    """
+
+    def pick(self, kind: str, where: Mapping[str, Any] | None = None) -> Any:
+        """Return a row of that kind matching ``where``, spread evenly over the candidates."""
+
+    def exist(self, kind: str, where: Mapping[str, Any] | None = None) -> bool:
+        """Return whether a row of that kind matches ``where`` (draws nothing)."""
+
+    def get(self, row_id: Any) -> Any | None:
+        """Return the row of that id, if it was built."""
+
+    def vehicles_of(self, customer_id: Any) -> Sequence[Any]:
+        """Return a customer's vehicles built so far."""
+
+    def choice(self, rows: Sequence[Any]) -> Any:
+        """Return one of ``rows``, drawn from the step's seeded generator."""
 
 
 class BaseFactory(SQLAlchemyModelFactory):

@@ -8,11 +8,12 @@ with ``routing_type``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import factory
 
-from factories.base import BaseFactory
+from factories.base import BaseFactory, RelatedRows
 from factories.catalog import CONCERN_KEYWORDS
 from factories.context import current_clock, rng
 from factories.customers import CustomerFactory, VehicleFactory
@@ -31,6 +32,9 @@ from seeding.schema import SessionRequest
 from seeding.vocabularies import FOLLOW_UP_TYPES, SESSION_TYPES
 
 ROUTED_TO_WORKSHOP = ("workshop_only", "hybrid")
+
+#: The routing traits, in the order a request's relations look for them (the first one wins).
+ROUTING_TRAITS = ("workshop_only", "hybrid", "priority_broadcast")
 
 
 def _is(expression: Any) -> factory.LazyAttribute:
@@ -212,3 +216,80 @@ class SessionRequestFactory(BaseFactory):
     matching_score = _is(lambda o: round(rng().uniform(55, 99), 1) if o.assigned else None)
     prefer_local_mechanic = factory.LazyFunction(lambda: rng().random() < 0.3)
     is_urgent = False
+
+    @classmethod
+    def status_of(cls, kwargs: Mapping[str, Any]) -> tuple[str, bool]:
+        """Return the status a request built with ``kwargs`` gets, and whether it is assigned.
+
+        The traits that set a status are read from the factory's own declarations.
+        """
+        status = str(kwargs.get("status", "pending"))
+        after = bool(kwargs.get("after_assignment"))
+        for name, declaration in cls._meta.parameters.items():
+            if isinstance(declaration, factory.Trait) and kwargs.get(name):
+                overrides = declaration.overrides
+                if "status" in overrides:
+                    status = str(overrides["status"])
+                    after = after or bool(overrides.get("after_assignment"))
+        assigned = status in ASSIGNED_STATUSES or (status == "cancelled" and after)
+        return status, assigned
+
+    @staticmethod
+    def routing_of(kwargs: Mapping[str, Any]) -> str:
+        """Return the routing a request built with ``kwargs`` gets."""
+        for trait in ROUTING_TRAITS:
+            if kwargs.get(trait):
+                return trait
+        return str(kwargs.get("routing_type", "broadcast"))
+
+    @classmethod
+    def plan_relations(cls, kwargs: Mapping[str, Any], relations: dict[str, Any]
+                       ) -> dict[str, str]:
+        """Drop the relations the request's status rules out; return the picks' exclusions.
+
+        The builder's hook, before it resolves the relations a scenario gives: an unassigned
+        request has no mechanic, and a workshop-only request's mechanic works for a workshop.
+
+        Returns:
+            For a relation, the column its picked row must have set.
+
+        """
+        _, assigned = cls.status_of(kwargs)
+        if not assigned:
+            relations.pop("mechanic", None)
+        return {"mechanic": "workshop_id"} if cls.routing_of(kwargs) == "workshop_only" else {}
+
+    @classmethod
+    def complete_relations(cls, kwargs: Mapping[str, Any], resolved: dict[str, Any],
+                           rows: RelatedRows) -> None:
+        """Add the related rows the request's routing and follow-up imply, and a vehicle.
+
+        The builder's hook, after it resolved the relations a scenario gives: a request
+        routed to a workshop gets one, a priority broadcast its preferred mechanic, a follow-up
+        the mechanic of its earlier session, and a customer's request one of their vehicles.
+        """
+        routing = cls.routing_of(kwargs)
+        complete = {"complete": True}
+        mechanic = resolved.get("mechanic")
+        if routing == "workshop_only" and mechanic is not None and "workshop" not in resolved:
+            resolved["workshop"] = rows.get(mechanic.workshop_id)
+        if routing in ROUTED_TO_WORKSHOP and "workshop" not in resolved and rows.exist("workshop"):
+            resolved["workshop"] = rows.pick("workshop")
+        if routing == "priority_broadcast" and "preferred_mechanic" not in resolved:
+            if mechanic is not None:
+                resolved["preferred_mechanic"] = mechanic
+            elif rows.exist("mechanic", complete):
+                resolved["preferred_mechanic"] = rows.pick("mechanic", complete)
+        follow_up = kwargs.get("follow_up") or kwargs.get("is_follow_up")
+        if (
+            follow_up
+            and resolved.get("mechanic") is None
+            and resolved.get("preferred_mechanic") is None
+            and rows.exist("mechanic", complete)
+        ):
+            resolved["parent_mechanic"] = rows.pick("mechanic", complete)
+        customer = resolved.get("customer")
+        if customer is not None and "vehicle" not in resolved:
+            vehicles = rows.vehicles_of(customer.id)
+            if vehicles:
+                resolved["vehicle"] = rows.choice(vehicles)

@@ -11,7 +11,7 @@ import functools
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -21,30 +21,13 @@ import sqlalchemy as sa
 
 import factories
 from seeding.errors import ScenarioError
-from seeding.lifecycle import ASSIGNED_STATUSES
-from seeding.mechanic_types import mechanic_type
-from seeding.plan import FACTORIES, RELATIONS, CreatePlan, Plan, RowSpec, UpdatePlan, step_seed
+from seeding.kinds import KIND_OF_MODEL, KINDS
+from seeding.plan import CreatePlan, Plan, RowSpec, UpdatePlan, step_seed
 from seeding.scenario_file import Pick
-from seeding.schema import Base, Mechanic, Organization, Profile, Session, SessionRequest, Vehicle
+from seeding.schema import Base, Vehicle
 
-KIND_OF: dict[type, str] = {
-    Organization: "workshop",
-    Profile: "customer",
-    Mechanic: "mechanic",
-    Vehicle: "vehicle",
-    SessionRequest: "session_request",
-    Session: "session",
-}
-
-#: Request traits that set a status, and the status.
-_STATUS_TRAITS = {
-    "pending": "pending",
-    "accepted": "accepted",
-    "completed": "completed",
-    "expired": "expired",
-    "cancelled_before_assignment": "cancelled",
-    "cancelled_after_assignment": "cancelled",
-}
+#: The kind of each model (from the registry).
+KIND_OF = KIND_OF_MODEL
 
 
 @dataclass
@@ -87,13 +70,9 @@ class Built:
 
 
 def _matches(row: Any, where: Mapping[str, Any]) -> bool:
+    derived = KINDS[KIND_OF[type(row)]].derived_filters
     for key, wanted in where.items():
-        if key == "type" and isinstance(row, Mechanic):
-            value: Any = mechanic_type(row.workshop_id, row.account_type)
-        elif key == "complete" and isinstance(row, Mechanic):
-            value = row.profile_completion_score >= 80
-        else:
-            value = getattr(row, key)
+        value = derived[key](row) if key in derived else getattr(row, key)
         if isinstance(wanted, list):
             if value not in wanted:
                 return False
@@ -142,96 +121,74 @@ class _Picker:
         return rows[position % len(rows)]
 
 
-def _request_status(kwargs: Mapping[str, Any]) -> tuple[str, bool]:
-    status = kwargs.get("status", "pending")
-    after = bool(kwargs.get("after_assignment"))
-    for trait, trait_status in _STATUS_TRAITS.items():
-        if kwargs.get(trait):
-            status = trait_status
-            after = after or trait == "cancelled_after_assignment"
-    routing_assigned = status in ASSIGNED_STATUSES or (status == "cancelled" and after)
-    return status, routing_assigned
+class _Related:
+    """The rows built so far, as a factory's relation hook asks for them."""
 
+    def __init__(self, built: Built, picker: _Picker, where: str) -> None:
+        self.built = built
+        self.picker = picker
+        self.where = where
 
-def _routing(kwargs: Mapping[str, Any]) -> str:
-    for trait in ("workshop_only", "hybrid", "priority_broadcast"):
-        if kwargs.get(trait):
-            return trait
-    return str(kwargs.get("routing_type", "broadcast"))
+    def pick(self, kind: str, where: Mapping[str, Any] | None = None) -> Any:
+        return self.picker.pick(kind, Pick(any=kind, where=dict(where or {})), self.where)
+
+    def exist(self, kind: str, where: Mapping[str, Any] | None = None) -> bool:
+        rows = self.built.by_kind[kind]
+        return any(_matches(row, where) for row in rows) if where else bool(rows)
+
+    def get(self, row_id: Any) -> Any | None:
+        return self.built.by_id.get(row_id)
+
+    def vehicles_of(self, customer_id: Any) -> list[Base]:
+        return self.built.vehicles_of.get(customer_id, [])
+
+    def choice(self, rows: Sequence[Any]) -> Any:
+        return self.picker.rng.choice(rows)
 
 
 def _relations(step: CreatePlan, spec: RowSpec, built: Built, picker: _Picker) -> dict[str, Any]:
-    """Resolve a row's relations to objects, keeping the request rules the factory relies on."""
-    resolved: dict[str, Any] = {}
-    kind = step.factory
+    """Resolve a row's relations to objects, in the order its kind declares them.
+
+    A factory with relation rules of its own (``plan_relations``, ``complete_relations``) is
+    asked before and after: which relations its row cannot have, and which it implies.
+    """
+    kind = KINDS[step.factory]
     relations = dict(spec.relations)
-    assigned = True
-    routing = "broadcast"
-    if kind == "session_request":
-        _, assigned = _request_status(spec.kwargs)
-        routing = _routing(spec.kwargs)
-        if not assigned:
-            relations.pop("mechanic", None)
-    for name in ("customer", "organization", "workshop", "mechanic", "preferred_mechanic",
-                 "vehicle", "parent_session"):
-        if name not in relations:
+    plan_hook = getattr(kind.factory, "plan_relations", None)
+    exclusions: Mapping[str, str] = plan_hook(spec.kwargs, relations) if plan_hook else {}
+    resolved: dict[str, Any] = {}
+    for relation in kind.relations:
+        if relation.name not in relations:
             continue
-        value = relations[name]
-        target = RELATIONS[kind][name]
+        value = relations.pop(relation.name)
         if value is None:
-            resolved[name] = None
+            resolved[relation.name] = None
             continue
         if isinstance(value, str):
             rows = built.refs[value]
-            resolved[name] = (
-                rows[0] if len(rows) == 1 else picker.pick(target, Pick(ref=value), step.where)
+            resolved[relation.name] = (
+                rows[0] if len(rows) == 1
+                else picker.pick(relation.kind, Pick(ref=value), step.where)
             )
             continue
-        exclude = "workshop_id" if (kind == "session_request" and name == "mechanic"
-                                    and routing == "workshop_only") else None
-        resolved[name] = picker.pick(
-            target, value, f"{step.where}.with.{name}", exclude_none=exclude
+        resolved[relation.name] = picker.pick(
+            relation.kind, value, f"{step.where}.with.{relation.name}",
+            exclude_none=exclusions.get(relation.name),
         )
-
-    if kind == "session_request":
-        mechanic = resolved.get("mechanic")
-        if routing == "workshop_only" and mechanic is not None and "workshop" not in resolved:
-            resolved["workshop"] = built.by_id.get(mechanic.workshop_id)
-        if (
-            routing in ("workshop_only", "hybrid")
-            and "workshop" not in resolved
-            and built.by_kind["workshop"]
-        ):
-            resolved["workshop"] = picker.pick("workshop", Pick(any="workshop"), step.where)
-        if routing == "priority_broadcast" and "preferred_mechanic" not in resolved:
-            if mechanic is not None:
-                resolved["preferred_mechanic"] = mechanic
-            elif any(m.profile_completion_score >= 80 for m in built.by_kind["mechanic"]):  # type: ignore[attr-defined]
-                resolved["preferred_mechanic"] = picker.pick(
-                    "mechanic", Pick(any="mechanic", where={"complete": True}), step.where
-                )
-        follow_up = spec.kwargs.get("follow_up") or spec.kwargs.get("is_follow_up")
-        if (
-            follow_up
-            and resolved.get("mechanic") is None
-            and resolved.get("preferred_mechanic") is None
-        ):
-            if any(m.profile_completion_score >= 80 for m in built.by_kind["mechanic"]):  # type: ignore[attr-defined]
-                resolved["parent_mechanic"] = picker.pick(
-                    "mechanic", Pick(any="mechanic", where={"complete": True}), step.where
-                )
-        customer = resolved.get("customer")
-        if (
-            customer is not None
-            and "vehicle" not in resolved
-            and built.vehicles_of.get(customer.id)
-        ):
-            resolved["vehicle"] = picker.rng.choice(built.vehicles_of[customer.id])
+    if relations:  # validation admits only declared relations: this is a bug, not a typo
+        raise ScenarioError(
+            f"{step.where}: relations {', '.join(sorted(relations))} of {kind.name} were not "
+            "resolved; this is a bug in seeding (the registry and the builder disagree), "
+            "please report it"
+        )
+    complete_hook = getattr(kind.factory, "complete_relations", None)
+    if complete_hook:
+        complete_hook(spec.kwargs, resolved, _Related(built, picker, step.where))
     return resolved
 
 
 def _create(step: CreatePlan, plan: Plan, built: Built) -> None:
-    cls = FACTORIES[step.factory]
+    cls = KINDS[step.factory].factory
     picker = _Picker(built, random.Random(step_seed(plan.seed, step.scenario, step.index) ^ 1))
     window = step.window or plan.window
     start = window.start if window else plan.now - timedelta(days=30)
@@ -261,7 +218,7 @@ def _update(step: UpdatePlan, plan: Plan, built: Built) -> None:
     if not rows:  # a group of no rows
         return
     kind = KIND_OF[type(rows[0])]
-    cls = FACTORIES[kind]
+    cls = KINDS[kind].factory
     with factories.clock(plan.now):
         for row in rows:
             built.changed_by[id(row)] = step.where

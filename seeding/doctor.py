@@ -50,6 +50,7 @@ from seeding.catalog import allowed_values as listed_values
 from seeding.database import describe
 from seeding.errors import DatabaseError
 from seeding.identifiers import execute, shown
+from seeding.kinds import KINDS
 from seeding.schema import Base
 
 #: What is wrong, one word per kind of problem.
@@ -96,8 +97,11 @@ class ForeignKeyNeed:
 
 
 #: Foreign keys the embedded joins need that ``seeding.schema`` leaves out on purpose.
-UNDECLARED_FOREIGN_KEYS: Final = (
-    ForeignKeyNeed("session_requests", "customer_id", "profiles", "id"),
+UNDECLARED_FOREIGN_KEYS: Final = tuple(
+    ForeignKeyNeed(kind.table, ref.column, ref.table, ref.target_column)
+    for kind in KINDS.values()
+    for ref in kind.undeclared_references
+    if ref.embedded_join
 )
 
 #: Live types accepted for an expected one besides itself (see the module docstring).

@@ -26,8 +26,9 @@ import sqlalchemy as sa
 import yaml
 
 import factories
-from seeding import plans, targets, vocabularies
+from seeding import targets
 from seeding.errors import ConfigurationError, ScenarioError
+from seeding.kinds import KINDS
 from seeding.quotas import resolve_mix
 from seeding.scenario_file import (
     FACTORY_NAMES,
@@ -41,73 +42,16 @@ from seeding.scenario_file import (
     error_at,
 )
 
-FACTORIES: dict[str, type[factory.Factory[Any]]] = {
-    "workshop": factories.WorkshopFactory,
-    "customer": factories.CustomerFactory,
-    "mechanic": factories.MechanicFactory,
-    "vehicle": factories.VehicleFactory,
-    "session_request": factories.SessionRequestFactory,
-    "session": factories.SessionFactory,
-}
-
+# Views of the registry of kinds (seeding.kinds), by scenario name.
+FACTORIES: dict[str, type[factory.Factory[Any]]] = {n: k.factory for n, k in KINDS.items()}
 #: The relations each factory takes as objects, and the kind of row each one is.
-RELATIONS: dict[str, dict[str, str]] = {
-    "workshop": {},
-    "customer": {},
-    "mechanic": {"organization": "workshop"},
-    "vehicle": {"customer": "customer"},
-    "session_request": {
-        "customer": "customer",
-        "mechanic": "mechanic",
-        "vehicle": "vehicle",
-        "workshop": "workshop",
-        "preferred_mechanic": "mechanic",
-        "parent_session": "session",
-    },
-    "session": {"customer": "customer", "mechanic": "mechanic"},
-}
-
+RELATIONS: dict[str, dict[str, str]] = {n: k.relation_names for n, k in KINDS.items()}
 #: Fields whose values come from a closed vocabulary, per factory.
 VOCABULARY: dict[str, dict[str, tuple[Any, ...]]] = {
-    "session_request": {
-        "status": vocabularies.REQUEST_STATUSES,
-        "session_type": vocabularies.SESSION_TYPES,
-        "routing_type": vocabularies.ROUTING_TYPES,
-        "request_type": vocabularies.REQUEST_TYPES,
-        "session_status": vocabularies.SESSION_STATUSES,
-        "plan_code": plans.PLAN_CODES,
-    },
-    "session": {
-        "status": vocabularies.SESSION_STATUSES,
-        "type": vocabularies.SESSION_TYPES,
-        "plan": plans.PLAN_CODES,
-    },
-    "mechanic": {
-        "mechanic_type": vocabularies.MECHANIC_TYPES,
-        "service_tier": vocabularies.SERVICE_TIERS,
-        "specialist_tier": vocabularies.SPECIALIST_TIERS,
-    },
+    n: dict(k.vocabularies) for n, k in KINDS.items()
 }
-for _name in ("workshop", "customer", "mechanic"):
-    VOCABULARY.setdefault(_name, {})["province"] = vocabularies.PROVINCES
-# The rest of the columns the tables' CHECK constraints hold to a vocabulary.
-VOCABULARY["workshop"].update(
-    organization_type=vocabularies.ORGANIZATION_TYPES,
-    status=vocabularies.ORGANIZATION_STATUSES,
-    verification_status=vocabularies.VERIFICATION_STATUSES,
-)
-VOCABULARY["customer"]["account_type"] = vocabularies.ACCOUNT_TYPES
-VOCABULARY["mechanic"].update(
-    account_type=vocabularies.ACCOUNT_TYPES,
-    participation_mode=vocabularies.PARTICIPATION_MODES,
-    red_seal_province=vocabularies.PROVINCES,
-)
-
 #: Columns the tables' CHECK constraints hold to a range (inclusive).
-RANGES: dict[str, dict[str, tuple[int, int]]] = {
-    "session": {"rating": (1, 5)},
-    "mechanic": {"profile_completion_score": (0, 100)},
-}
+RANGES: dict[str, dict[str, tuple[int, int]]] = {n: dict(k.ranges) for n, k in KINDS.items()}
 
 #: The types of the factory parameters (not columns) a scenario may set.
 PARAM_TYPES: dict[str, tuple[type, ...]] = {
@@ -134,10 +78,12 @@ PARAM_TYPES: dict[str, tuple[type, ...]] = {
 INTERNAL_PARAMS = frozenset({"place", "coordinates", "session", "parent_mechanic"})
 
 #: Scenario-friendly names of factory parameters.
-ALIASES: dict[str, dict[str, str]] = {"mechanic": {"type": "mechanic_type"}}
+ALIASES: dict[str, dict[str, str]] = {n: dict(k.aliases) for n, k in KINDS.items()}
 
 #: Keys a ``where`` filter accepts beyond the model's columns.
-DERIVED_FILTERS: dict[str, tuple[str, ...]] = {"mechanic": ("type", "complete")}
+DERIVED_FILTERS: dict[str, tuple[str, ...]] = {
+    n: tuple(k.derived_filters) for n, k in KINDS.items()
+}
 
 #: The most rows a run builds in memory (a tiled run: its tile), unless SEED_MAX_ROWS says.
 DEFAULT_MAX_ROWS = 5_000_000

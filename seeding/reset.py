@@ -47,6 +47,7 @@ from seeding.catalog import Catalog, read_catalog
 from seeding.errors import ConfigurationError, DatabaseError, ResetBlockedError, SchemaError
 from seeding.identifiers import execute as execute_composed
 from seeding.identifiers import identifier, quote
+from seeding.kinds import KINDS
 from seeding.schema import APP_TABLES
 
 #: Called with a line to show the user (e.g. that the reset is waiting for a lock).
@@ -95,11 +96,10 @@ class Reference:
 #: The app's references that have no foreign key into ``public``. Each column holds an auth
 #: user's id, which is also that user's ``profiles.id`` (see ``seeding.schema``); a tester's
 #: request for a seeded customer is such a reference.
-UNDECLARED_REFERENCES: Final = (
-    Reference("session_requests", "customer_id", "profiles"),
-    Reference("sessions", "customer_user_id", "profiles"),
-    Reference("vehicles", "customer_id", "profiles"),
-    Reference("mechanics", "user_id", "profiles"),
+UNDECLARED_REFERENCES: Final = tuple(
+    Reference(kind.table, ref.column, ref.table, ref.target_column)
+    for kind in KINDS.values()
+    for ref in kind.undeclared_references
 )
 
 

@@ -27,9 +27,10 @@ from pydantic import (
 )
 
 from seeding.errors import ScenarioError
+from seeding.kinds import NAMES
 
 #: The names a scenario uses for the factories.
-FACTORY_NAMES = ("workshop", "customer", "mechanic", "vehicle", "session_request", "session")
+FACTORY_NAMES = NAMES
 
 
 def _require_offset(value: datetime) -> datetime:
