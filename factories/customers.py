@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 import factory
 
 from factories.base import BaseFactory, PlacedFactory
@@ -10,7 +13,9 @@ from factories.catalog import vin as make_vin
 from factories.context import current_clock, rng
 from factories.timeline import signed_up_at
 from seeding.contacts import email_address, fictional_phone
+from seeding.errors import FactoryRuleError
 from seeding.schema import Profile, Vehicle
+from seeding.vocabularies import CUSTOMER_ROLE, PROVINCE_NAMES
 
 #: Each province's main time zone, as the app stores it in ``profiles.timezone``.
 TIME_ZONES = {
@@ -30,8 +35,33 @@ TIME_ZONES = {
 }
 
 
+def state_province(province: str | None) -> str | None:
+    """Return ``profiles.state_province`` for a province code: its name ('ON' → 'Ontario')."""
+    return PROVINCE_NAMES.get(province, province) if province is not None else None
+
+
+def postal_zip_code(postal_code: str | None) -> str | None:
+    """Return ``profiles.postal_zip_code`` for a postal code: 'A1A 1A1', upper case, one space."""
+    if postal_code is None:
+        return None
+    compact = postal_code.replace(" ", "").upper()
+    return f"{compact[:3]} {compact[3:]}" if len(compact) == 6 else postal_code
+
+
+#: The profile columns that repeat the place in the app's other form, and what each follows.
+DERIVED_PLACE: dict[str, tuple[str, Any]] = {
+    "state_province": ("province", state_province),
+    "postal_zip_code": ("postal_code", postal_zip_code),
+}
+
+
 class CustomerFactory(PlacedFactory):
-    """A signed-up customer with a full Canadian address, coordinates and accepted terms."""
+    """A signed-up customer with a full Canadian address, coordinates and accepted terms.
+
+    The place is written in both of the app's forms: ``province`` 'ON' and ``postal_code``
+    (what the requests copy and the report's geography reads), and ``state_province``
+    'Ontario' and ``postal_zip_code`` 'K1P 5G4' (what the customer's profile screen reads).
+    """
 
     class Meta:
         model = Profile
@@ -40,13 +70,15 @@ class CustomerFactory(PlacedFactory):
         first_name = factory.Faker("first_name", locale="en_CA")
         last_name = factory.Faker("last_name", locale="en_CA")
 
-    role = "customer"
+    role = CUSTOMER_ROLE
     full_name = factory.LazyAttribute(lambda o: f"{o.first_name} {o.last_name}")
     email = factory.LazyAttribute(
         lambda o: email_address(o.first_name, o.last_name, unique=o.id.hex[:10])
     )
     phone = factory.LazyAttribute(lambda o: fictional_phone(rng(), o.place.area_code))
     address_line1 = factory.Faker("street_address", locale="en_CA")
+    state_province = factory.LazyAttribute(lambda o: state_province(o.province))
+    postal_zip_code = factory.LazyAttribute(lambda o: postal_zip_code(o.postal_code))
     account_type = "individual_customer"
     organization_id = None
     timezone = factory.LazyAttribute(lambda o: TIME_ZONES.get(o.place.province, "America/Toronto"))
@@ -54,6 +86,32 @@ class CustomerFactory(PlacedFactory):
     terms_accepted = True
     waiver_accepted = True
     created_at = factory.LazyFunction(lambda: signed_up_at(rng(), current_clock()))
+
+    @classmethod
+    def _check(cls, row: Any) -> None:
+        super()._check(row)
+        for column, (source, derive) in DERIVED_PLACE.items():
+            expected = derive(getattr(row, source))
+            if getattr(row, column) != expected:
+                raise FactoryRuleError(
+                    f"CustomerFactory: {column} {getattr(row, column)!r} does not match "
+                    f"{source} {getattr(row, source)!r} (expected {expected!r}); leave "
+                    f"{column} to the factory, it follows {source}"
+                )
+
+    @classmethod
+    def derive(cls, row: Any, given: Collection[str] = ()) -> None:
+        """Make a changed row's derived columns follow the ones they repeat (an update step).
+
+        Args:
+            row: A customer built earlier, whose place an update changed.
+            given: The columns the update set itself; those are left as they are (and
+                checked).
+
+        """
+        for column, (source, derive) in DERIVED_PLACE.items():
+            if column not in given:
+                setattr(row, column, derive(getattr(row, source)))
 
 
 class VehicleFactory(BaseFactory):

@@ -26,7 +26,15 @@ SERVICE_TIER_OF = {
     "workshop": "workshop_partner",
     "independent": "licensed_mobile",
 }
-PARTICIPATION_OF = {"virtual": "virtual_only", "workshop": "both", "independent": "both"}
+#: ``participation_mode`` says which sessions a mechanic takes: micro-sessions (a few minutes
+#: of advice; a workshop mechanic takes them on shift, between bay jobs) or full ones (every
+#: plan this tool seeds: chat10, video15, video30, diagnostic). Every type takes full sessions,
+#: so none is 'micro_only'; and none of them is kept from micro-sessions either ('full_only'):
+#: a virtual mechanic has no bay to be kept at, an independent one takes them at any time, a
+#: workshop one on shift. So 'both' for all three: the column's default and what the app's
+#: code writes (its seeder's 'virtual_only' and 'physical_only' were refused by the CHECK).
+#: Pass ``participation_mode=`` for the other two.
+PARTICIPATION_OF = {"virtual": "both", "workshop": "both", "independent": "both"}
 
 
 def _place(o: Any) -> geography.City:

@@ -4,6 +4,13 @@ Status drives the rest: a mechanic and ``accepted_at`` exactly when the status i
 a sessions row of a fitting status for accepted, completed and cancelled-after-assignment
 requests, an ``expires_at`` that fits pending and expired ones, and routing fields that agree
 with ``routing_type``.
+
+A priority broadcast is asked for as a routing (the ``priority_broadcast`` trait, or
+``routing_type='priority_broadcast'``) and built as the app stores it: ``routing_type`` is
+'broadcast' (the column's CHECK knows no other name for it), with ``preferred_mechanic_id``,
+``priority_window_minutes`` and ``priority_notified_at`` set; the session the request starts,
+if any, has ``{"routing_type": "priority_broadcast"}`` in its ``metadata``, where the app's
+code keeps that name.
 """
 
 from __future__ import annotations
@@ -21,20 +28,25 @@ from factories.mechanics import MechanicFactory
 from factories.sessions import SessionFactory
 from factories.timeline import plus_minutes, request_created_at, response_minutes
 from factories.workshops import WorkshopFactory
+from seeding.errors import FactoryRuleError
 from seeding.lifecycle import (
     ASSIGNED_STATUSES,
+    OPEN_SESSION_STATUSES,
     PRIORITY_WINDOW_MINUTES,
     REQUEST_TTL,
     SESSION_STATUSES_FOR_REQUEST,
 )
 from seeding.plans import plans_for
 from seeding.schema import SessionRequest
-from seeding.vocabularies import FOLLOW_UP_TYPES, SESSION_TYPES
+from seeding.vocabularies import CHECKED_FOLLOW_UP_TYPES, SESSION_TYPES
 
 ROUTED_TO_WORKSHOP = ("workshop_only", "hybrid")
 
 #: The routing traits, in the order a request's relations look for them (the first one wins).
 ROUTING_TRAITS = ("workshop_only", "hybrid", "priority_broadcast")
+
+#: The routing a scenario asks for that the app stores as a 'broadcast' (see the module).
+PRIORITY_BROADCAST = "priority_broadcast"
 
 
 def _is(expression: Any) -> factory.LazyAttribute:
@@ -65,8 +77,9 @@ class SessionRequestFactory(BaseFactory):
         pending, accepted, completed, expired: that status, with its lifecycle.
         cancelled_before_assignment: cancelled while no mechanic had accepted.
         cancelled_after_assignment: cancelled after a mechanic accepted (a cancelled session).
-        workshop_only, hybrid, priority_broadcast: that routing, with its workshop or
-            preferred mechanic.
+        workshop_only, hybrid: that routing, with its workshop.
+        priority_broadcast: a broadcast offered first to a preferred mechanic (see the
+            module); ``routing_type='priority_broadcast'`` is the same.
         follow_up: a follow-up of an earlier completed session of the same customer.
         brand_specialist: asks for a specialist of the vehicle's make.
         urgent: ``is_urgent``.
@@ -105,8 +118,10 @@ class SessionRequestFactory(BaseFactory):
                 no_declaration=None,
             ),
         )
+        # A priority broadcast (stored as a 'broadcast' with the priority columns set).
+        priority = False
         preferred_mechanic = factory.Maybe(
-            _is(lambda o: o.routing_type == "priority_broadcast"),
+            "priority",
             yes_declaration=factory.Maybe(
                 _is(lambda o: o.mechanic is not None),
                 yes_declaration=factory.SelfAttribute("mechanic"),
@@ -125,6 +140,7 @@ class SessionRequestFactory(BaseFactory):
                 type=factory.SelfAttribute("..session_type"),
                 plan=factory.SelfAttribute("..plan_code"),
                 status=factory.SelfAttribute("..session_status"),
+                priority_broadcast=factory.SelfAttribute("..priority"),
                 # A session starts when its request is accepted (or, for a request whose
                 # accepted_at was left out on purpose, when it was made).
                 created_at=factory.LazyAttribute(
@@ -159,7 +175,7 @@ class SessionRequestFactory(BaseFactory):
         cancelled_after_assignment = factory.Trait(status="cancelled", after_assignment=True)
         workshop_only = factory.Trait(routing_type="workshop_only")
         hybrid = factory.Trait(routing_type="hybrid")
-        priority_broadcast = factory.Trait(routing_type="priority_broadcast")
+        priority_broadcast = factory.Trait(priority=True, routing_type="broadcast")
         follow_up = factory.Trait(is_follow_up=True)
         brand_specialist = factory.Trait(request_type="brand_specialist")
         urgent = factory.Trait(is_urgent=True)
@@ -193,13 +209,9 @@ class SessionRequestFactory(BaseFactory):
     preferred_mechanic_id = _is(
         lambda o: o.preferred_mechanic.id if o.preferred_mechanic is not None else None
     )
-    priority_window_minutes = _is(
-        lambda o: PRIORITY_WINDOW_MINUTES if o.routing_type == "priority_broadcast" else None
-    )
+    priority_window_minutes = _is(lambda o: PRIORITY_WINDOW_MINUTES if o.priority else None)
     priority_notified_at = _is(
-        lambda o: plus_minutes(o.created_at, rng().uniform(0.05, 0.5))
-        if o.routing_type == "priority_broadcast"
-        else None
+        lambda o: plus_minutes(o.created_at, rng().uniform(0.05, 0.5)) if o.priority else None
     )
     request_type = "general"
     requested_brand = _is(
@@ -208,7 +220,10 @@ class SessionRequestFactory(BaseFactory):
         else None
     )
     is_follow_up = False
-    follow_up_type = _is(lambda o: rng().choice(FOLLOW_UP_TYPES) if o.is_follow_up else None)
+    # The migrations' CHECK values: the app code's own (quick_question, ...) fail it.
+    follow_up_type = _is(
+        lambda o: rng().choice(CHECKED_FOLLOW_UP_TYPES) if o.is_follow_up else None
+    )
     parent_session_id = _is(lambda o: o.parent_session.id if o.parent_session is not None else None)
     extracted_keywords = factory.LazyFunction(
         lambda: sorted(rng().sample(CONCERN_KEYWORDS, rng().randint(1, 3)))
@@ -236,11 +251,47 @@ class SessionRequestFactory(BaseFactory):
 
     @staticmethod
     def routing_of(kwargs: Mapping[str, Any]) -> str:
-        """Return the routing a request built with ``kwargs`` gets."""
+        """Return the routing a request built with ``kwargs`` asks for (priority_broadcast too)."""
         for trait in ROUTING_TRAITS:
             if kwargs.get(trait):
                 return trait
+        if kwargs.get("priority"):
+            return PRIORITY_BROADCAST
         return str(kwargs.get("routing_type", "broadcast"))
+
+    @classmethod
+    def opens_session(cls, kwargs: Mapping[str, Any]) -> bool:
+        """Return whether a request built with ``kwargs`` starts an open session.
+
+        Open: pending, waiting, live or scheduled (:data:`OPEN_SESSION_STATUSES`); the app
+        allows its customer one such session at a time.
+        """
+        status, assigned = cls.status_of(kwargs)
+        if not assigned:
+            return False
+        if "session_status" in kwargs:
+            session_status = kwargs["session_status"]
+        else:
+            fitting = SESSION_STATUSES_FOR_REQUEST.get(status)
+            session_status = fitting[0] if fitting else None
+        return session_status in OPEN_SESSION_STATUSES
+
+    @classmethod
+    def _generate(cls, strategy: str, params: dict[str, Any]) -> Any:
+        # A priority broadcast asked for by its routing is the trait: a 'broadcast' row.
+        if params.get("routing_type") == PRIORITY_BROADCAST:
+            params["routing_type"] = "broadcast"
+            params[PRIORITY_BROADCAST] = True
+        if params.get(PRIORITY_BROADCAST) or params.get("priority"):
+            other = params.get("routing_type") not in (None, "broadcast")
+            routed = [t for t in ROUTED_TO_WORKSHOP if params.get(t)]
+            if other or routed:
+                shown = repr(params["routing_type"]) if other else routed[0]
+                raise FactoryRuleError(
+                    f"SessionRequestFactory: a priority broadcast is a broadcast, but routing "
+                    f"{shown} was asked for too; drop one of the two"
+                )
+        return super()._generate(strategy, params)
 
     @classmethod
     def plan_relations(cls, kwargs: Mapping[str, Any], relations: dict[str, Any]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -13,10 +14,14 @@ from factories.context import current_clock, rng
 from factories.customers import CustomerFactory
 from factories.mechanics import MechanicFactory
 from factories.timeline import FINISHED_ROOM, MAX_START_DELAY_MINUTES, in_window, plus_minutes
-from seeding.lifecycle import FINISHED_SESSION_STATUSES, RUNNING_SESSION_STATUSES
+from seeding.lifecycle import (
+    FINISHED_SESSION_STATUSES,
+    OPEN_SESSION_STATUSES,
+    RUNNING_SESSION_STATUSES,
+)
 from seeding.plans import PLANS_BY_CODE, plans_for
 from seeding.schema import Session
-from seeding.vocabularies import SESSION_TYPES
+from seeding.vocabularies import PRIORITY_BROADCAST_METADATA, SESSION_TYPES
 
 _STRIPE_ALPHABET = string.ascii_letters + string.digits
 
@@ -44,6 +49,15 @@ def _duration(o: Any) -> int | None:
     return rng().randint(max(plan_minutes // 3, 5), plan_minutes)
 
 
+def _metadata(o: Any) -> dict[str, Any]:
+    # The app's session factory writes the routing it was asked for into metadata; the only
+    # routing kept nowhere else is a priority broadcast, so it is the one written here.
+    metadata: dict[str, Any] = {"plan_name": PLANS_BY_CODE[o.plan].name}
+    if o.priority_broadcast:
+        metadata.update(PRIORITY_BROADCAST_METADATA)
+    return metadata
+
+
 def _scheduled_start(o: Any) -> Any:
     if o.status != "scheduled":
         return None
@@ -54,7 +68,12 @@ class SessionFactory(BaseFactory):
     """A session between a customer and a mechanic; ``completed`` ones ran, ended and were rated.
 
     Pass ``status=`` (any of the sessions vocabulary); start, end, duration and rating follow.
-    Pass ``ends_before=`` to place a finished session before an instant (a follow-up's parent).
+    Pass ``ends_before=`` to place a finished session before an instant (a follow-up's parent),
+    ``priority_broadcast=True`` for the session of a priority broadcast (its ``metadata`` says
+    so, as the app's does).
+
+    A customer has at most one open session (pending, waiting, live or scheduled) in the app;
+    the scenario builder keeps that over all its rows (see :meth:`opens_session`).
     """
 
     class Meta:
@@ -64,6 +83,7 @@ class SessionFactory(BaseFactory):
         customer = factory.SubFactory(CustomerFactory)
         mechanic = factory.SubFactory(MechanicFactory)
         ends_before = None
+        priority_broadcast = False
 
     type = factory.LazyFunction(lambda: rng().choice(SESSION_TYPES))
     status = "completed"
@@ -93,4 +113,9 @@ class SessionFactory(BaseFactory):
         if o.status in FINISHED_SESSION_STATUSES
         else None
     )
-    metadata_ = factory.LazyAttribute(lambda o: {"plan_name": PLANS_BY_CODE[o.plan].name})
+    metadata_ = factory.LazyAttribute(_metadata)
+
+    @classmethod
+    def opens_session(cls, kwargs: Mapping[str, Any]) -> bool:
+        """Return whether a session built with ``kwargs`` is open (its customer may have one)."""
+        return kwargs.get("status", "completed") in OPEN_SESSION_STATUSES

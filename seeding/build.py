@@ -2,6 +2,13 @@
 
 Plan → :class:`Built` (every row, parents first, and the named rows). Nothing touches a
 database here; the writer persists the result.
+
+The app allows a customer one open session (pending, waiting, live or scheduled): a partial
+unique index on ``sessions.customer_user_id`` where it has one, its booking code where it has
+not. A row that opens a session (a session of such a status, or a request that starts one)
+is given, from a pick, a customer without an open session; what cannot keep the rule (a
+customer named by ref who has one already, a pick whose customers all have one) is refused
+(:func:`check_one_open_session`), naming the step and the customer.
 """
 
 from __future__ import annotations
@@ -22,12 +29,17 @@ import sqlalchemy as sa
 import factories
 from seeding.errors import ScenarioError
 from seeding.kinds import KIND_OF_MODEL, KINDS
+from seeding.lifecycle import OPEN_SESSION_STATUSES
 from seeding.plan import CreatePlan, Plan, RowSpec, UpdatePlan, step_seed
 from seeding.scenario_file import Pick
-from seeding.schema import Base, Vehicle
+from seeding.schema import Base, Session, Vehicle
 
 #: The kind of each model (from the registry).
 KIND_OF = KIND_OF_MODEL
+
+#: The relation of a row that opens a session (``opens_session`` of its factory) whose row may
+#: have only one open session: the customer.
+OPEN_SESSION_HOLDER = "customer"
 
 
 @dataclass
@@ -43,6 +55,8 @@ class Built:
     step_starts: list[tuple[int, str]] = field(default_factory=list)
     #: The last update step that changed a row, by the row's id().
     changed_by: dict[int, str] = field(default_factory=dict)
+    #: The customers with an open session, each with the index of that session in ``rows``.
+    open_sessions: dict[uuid.UUID, int] = field(default_factory=dict)
 
     def origin(self, index: int) -> str:
         """Return the step that made (or last changed) ``rows[index]``."""
@@ -60,6 +74,26 @@ class Built:
         self.by_id[row.id] = row  # type: ignore[attr-defined]
         if isinstance(row, Vehicle):
             self.vehicles_of[row.customer_id].append(row)
+        elif _is_open(row):
+            self.open_sessions.setdefault(row.customer_user_id, len(self.rows) - 1)  # type: ignore[attr-defined]
+
+    def index_open_sessions(self) -> None:
+        """Find the open sessions again (an update step may have changed their statuses)."""
+        self.open_sessions = {}
+        for index, row in enumerate(self.rows):
+            if _is_open(row):
+                self.open_sessions.setdefault(row.customer_user_id, index)  # type: ignore[attr-defined]
+
+    def name_of(self, row_id: uuid.UUID) -> str:
+        """Return how a scenario names a row: its ref, its place in a group, else its id."""
+        in_group = None
+        for name, rows in self.refs.items():
+            for position, row in enumerate(rows):
+                if row.id == row_id:  # type: ignore[attr-defined]
+                    if len(rows) == 1:
+                        return f"{name} ({row_id})"
+                    in_group = in_group or f"{name}[{position}] ({row_id})"
+        return in_group or str(row_id)
 
     def ref_ids(self) -> dict[str, uuid.UUID | list[uuid.UUID]]:
         """Return each ref's id (a single row) or ids (a group)."""
@@ -67,6 +101,15 @@ class Built:
             name: rows[0].id if len(rows) == 1 else [r.id for r in rows]  # type: ignore[attr-defined]
             for name, rows in self.refs.items()
         }
+
+
+def _is_open(row: Base) -> bool:
+    """Return whether a row is an open session of a customer."""
+    return (
+        isinstance(row, Session)
+        and row.status in OPEN_SESSION_STATUSES
+        and row.customer_user_id is not None
+    )
 
 
 def _matches(row: Any, where: Mapping[str, Any]) -> bool:
@@ -98,7 +141,14 @@ class _Picker:
         return [row for row in pool if _matches(row, where)]
 
     def pick(self, kind: str, pick: Pick, where_text: str, extra: Mapping[str, Any] | None = None,
-             exclude_none: str | None = None) -> Base:
+             exclude_none: str | None = None, avoid: Mapping[Any, Any] | None = None) -> Base:
+        """Return the next row of the pick's seeded cycle; skip those whose id is in ``avoid``.
+
+        Raises:
+            ScenarioError: When no row matches, or every row that does is to be avoided (the
+                customers of a row that opens a session, who all have an open session).
+
+        """
         key = (kind, pick.any, pick.ref, tuple(sorted((k, str(v)) for k, v in pick.where.items())),
                tuple(sorted((extra or {}).items())), exclude_none)
         if key not in self.cycles:
@@ -116,9 +166,18 @@ class _Picker:
             self.rng.shuffle(found)
             self.cycles[key] = found
         rows = self.cycles[key]
-        position = self.positions[key]
-        self.positions[key] += 1
-        return rows[position % len(rows)]
+        for _ in range(len(rows)):
+            position = self.positions[key]
+            self.positions[key] += 1
+            row = rows[position % len(rows)]
+            if not avoid or row.id not in avoid:  # type: ignore[attr-defined]
+                return row
+        raise ScenarioError(
+            f"{where_text}: every {kind} of the pick{' in ' + pick.ref if pick.ref else ''} "
+            f"({len(rows)}) already has an open session (pending, waiting, live or scheduled), "
+            "and the app allows a customer one at a time; this row would open another: make "
+            "more customers for the pick, or give the row a session status that is not open"
+        )
 
 
 class _Related:
@@ -156,6 +215,9 @@ def _relations(step: CreatePlan, spec: RowSpec, built: Built, picker: _Picker) -
     relations = dict(spec.relations)
     plan_hook = getattr(kind.factory, "plan_relations", None)
     exclusions: Mapping[str, str] = plan_hook(spec.kwargs, relations) if plan_hook else {}
+    # A row that opens a session is given a customer without one, when it is picked.
+    opens_hook = getattr(kind.factory, "opens_session", None)
+    opens = opens_hook is not None and opens_hook(spec.kwargs)
     resolved: dict[str, Any] = {}
     for relation in kind.relations:
         if relation.name not in relations:
@@ -164,16 +226,17 @@ def _relations(step: CreatePlan, spec: RowSpec, built: Built, picker: _Picker) -
         if value is None:
             resolved[relation.name] = None
             continue
+        avoid = built.open_sessions if opens and relation.name == OPEN_SESSION_HOLDER else None
         if isinstance(value, str):
             rows = built.refs[value]
             resolved[relation.name] = (
                 rows[0] if len(rows) == 1
-                else picker.pick(relation.kind, Pick(ref=value), step.where)
+                else picker.pick(relation.kind, Pick(ref=value), step.where, avoid=avoid)
             )
             continue
         resolved[relation.name] = picker.pick(
             relation.kind, value, f"{step.where}.with.{relation.name}",
-            exclude_none=exclusions.get(relation.name),
+            exclude_none=exclusions.get(relation.name), avoid=avoid,
         )
     if relations:  # validation admits only declared relations: this is a bug, not a typo
         raise ScenarioError(
@@ -234,6 +297,10 @@ def _update(step: UpdatePlan, plan: Plan, built: Built) -> None:
                     setattr(row, key, getattr(fresh, key))
             for key, value in step.set.items():
                 setattr(row, key, value)
+            # Columns that repeat others in another form follow them (unless set too).
+            derive = getattr(cls, "derive", None)
+            if derive is not None:
+                derive(row, given=set(step.set))
             check = getattr(cls, "_check", None)
             if check is not None:
                 try:
@@ -242,6 +309,8 @@ def _update(step: UpdatePlan, plan: Plan, built: Built) -> None:
                     raise ScenarioError(f"{step.where}: {error}") from None
     if kind == "customer":
         _refresh_customer_copies(built, {row.id for row in rows})  # type: ignore[attr-defined]
+    if kind == "session":
+        built.index_open_sessions()
 
 
 def _refresh_customer_copies(built: Built, customer_ids: set[uuid.UUID]) -> None:
@@ -346,12 +415,41 @@ def check_unique_across_copies(built: Built, copies: int) -> None:
                 )
 
 
+def check_one_open_session(built: Built) -> None:
+    """Refuse a customer with two open sessions (pending, waiting, live or scheduled).
+
+    The app's partial unique index on ``sessions.customer_user_id`` would refuse the second
+    where the database has it, and its booking code keeps the rule where it has not.
+
+    Raises:
+        ScenarioError: Naming the step of the second session, the customer, and the step of
+            the first.
+
+    """
+    first: dict[uuid.UUID, int] = {}
+    for index, row in enumerate(built.rows):
+        if not _is_open(row):
+            continue
+        customer = row.customer_user_id  # type: ignore[attr-defined]
+        earlier = first.setdefault(customer, index)
+        if earlier != index:
+            raise ScenarioError(
+                f"{built.origin(index)}: customer {built.name_of(customer)} would have two open "
+                f"sessions, a {row.status} one from here and a "  # type: ignore[attr-defined]
+                f"{built.rows[earlier].status} one from {built.origin(earlier)}; "  # type: ignore[attr-defined]
+                "the app allows a customer one open session "
+                "(pending, waiting, live or scheduled) at a time; give this row another "
+                "customer (a pick gives one without an open session), or a session status "
+                "that is not open"
+            )
+
+
 def build(plan: Plan) -> Built:
     """Build every row of a plan, in memory.
 
     Raises:
         ScenarioError: When a step cannot be built (no row matches a pick, a rule is broken,
-            two rows share a unique value).
+            two rows share a unique value, a customer would have two open sessions).
 
     """
     built = Built()
@@ -364,4 +462,5 @@ def build(plan: Plan) -> Built:
             _update(step, plan, built)
     _mechanic_counters(built)
     check_unique(built)
+    check_one_open_session(built)
     return built

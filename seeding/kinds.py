@@ -79,6 +79,13 @@ class Kind:
     #: Keys a pick's ``where`` accepts beyond the model's columns, and how each is read.
     derived_filters: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
     undeclared_references: tuple[UndeclaredReference, ...] = ()
+    #: Other names the app gives a column (``vehicles.customer_id`` is its ``user_id``).
+    live_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: For a person, the attribute holding their auth user's id (Supabase's ``auth.users``).
+    auth_user: str | None = None
+    #: The role a person's auth user carries in its metadata (the app's profile trigger
+    #: copies it to ``profiles.role``).
+    auth_role: str | None = None
 
     @property
     def table(self) -> str:
@@ -119,7 +126,13 @@ KINDS: Mapping[str, Kind] = MappingProxyType({kind.name: kind for kind in (
     ),
     Kind(
         "customer", Profile, "factories.customers:CustomerFactory",
-        vocabularies={**_PLACED, "account_type": vocabularies.ACCOUNT_TYPES},
+        vocabularies={
+            **_PLACED,
+            "account_type": vocabularies.CUSTOMER_ACCOUNT_TYPES,
+            "role": vocabularies.PROFILE_ROLES,
+        },
+        auth_user="id",
+        auth_role="customer",
     ),
     Kind(
         "mechanic", Mechanic, "factories.mechanics:MechanicFactory",
@@ -130,8 +143,9 @@ KINDS: Mapping[str, Kind] = MappingProxyType({kind.name: kind for kind in (
             "mechanic_type": vocabularies.MECHANIC_TYPES,
             "service_tier": vocabularies.SERVICE_TIERS,
             "specialist_tier": vocabularies.SPECIALIST_TIERS,
-            "account_type": vocabularies.ACCOUNT_TYPES,
+            "account_type": vocabularies.MECHANIC_ACCOUNT_TYPES,
             "participation_mode": vocabularies.PARTICIPATION_MODES,
+            "application_status": vocabularies.APPLICATION_STATUSES,
             "red_seal_province": vocabularies.PROVINCES,
         },
         ranges={"profile_completion_score": (0, 100)},
@@ -140,11 +154,14 @@ KINDS: Mapping[str, Kind] = MappingProxyType({kind.name: kind for kind in (
             "complete": lambda row: row.profile_completion_score >= COMPLETE_SCORE,
         },
         undeclared_references=(UndeclaredReference("user_id", "profiles"),),
+        auth_user="user_id",
+        auth_role="mechanic",
     ),
     Kind(
         "vehicle", Vehicle, "factories.customers:VehicleFactory",
         relations=(Relation("customer", "customer"),),
         undeclared_references=(UndeclaredReference("customer_id", "profiles"),),
+        live_names={"customer_id": ("user_id",)},
     ),
     Kind(
         "session_request", SessionRequest, "factories.requests:SessionRequestFactory",
@@ -159,8 +176,10 @@ KINDS: Mapping[str, Kind] = MappingProxyType({kind.name: kind for kind in (
         vocabularies={
             "status": vocabularies.REQUEST_STATUSES,
             "session_type": vocabularies.SESSION_TYPES,
-            "routing_type": vocabularies.ROUTING_TYPES,
+            # A scenario may ask for a priority broadcast by its routing (see ROUTINGS).
+            "routing_type": vocabularies.ROUTINGS,
             "request_type": vocabularies.REQUEST_TYPES,
+            "follow_up_type": vocabularies.FOLLOW_UP_TYPES,
             "session_status": vocabularies.SESSION_STATUSES,
             "plan_code": plans.PLAN_CODES,
         },

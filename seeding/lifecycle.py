@@ -14,8 +14,26 @@ from typing import Final
 #: in the sources we have; the audit's slowest acceptance (29.38 min) bounds it from below.
 REQUEST_TTL: Final = timedelta(minutes=60)
 
-#: ``priority_window_minutes`` of a ``priority_broadcast`` request.
+#: ``priority_window_minutes`` of a priority broadcast (the app's default, and what it writes).
 PRIORITY_WINDOW_MINUTES: Final = 10
+
+
+def sql_priority_broadcast(alias: str = "") -> str:
+    """Return SQL: the request is a priority broadcast, as the app stores one.
+
+    The app's ``routing_type`` CHECK has no 'priority_broadcast': such a request is a
+    'broadcast' offered first to its preferred mechanic, who was notified
+    (``priority_notified_at``). The name itself is kept in its session's ``metadata``.
+
+    Args:
+        alias: The requests' alias in the query (``r``), or nothing.
+
+    """
+    a = f"{alias}." if alias else ""
+    return (
+        f"({a}routing_type = 'broadcast' AND {a}preferred_mechanic_id IS NOT NULL "
+        f"AND {a}priority_notified_at IS NOT NULL)"
+    )
 
 #: Statuses whose request always has a mechanic and ``accepted_at``.
 ASSIGNED_STATUSES: Final = ("accepted", "completed")
@@ -31,6 +49,10 @@ SESSION_STATUSES_FOR_REQUEST: Final[dict[str, tuple[str, ...]]] = {
     "completed": ("completed", "archived"),
     "cancelled": ("cancelled", "refunded", "unattended", "expired"),
 }
+
+#: Session statuses that make a session open: the app keeps one per customer (a partial
+#: unique index on ``sessions.customer_user_id``), and its dashboard's banner shows it.
+OPEN_SESSION_STATUSES: Final = ("pending", "waiting", "live", "scheduled")
 
 #: Session statuses that mean the session ran to its end (start, end, duration, rating set).
 FINISHED_SESSION_STATUSES: Final = ("completed", "archived")

@@ -35,7 +35,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from seeding.plans import PLAN_CODES
 from seeding.vocabularies import (
-    ACCOUNT_TYPES,
+    CUSTOMER_ACCOUNT_TYPES,
+    MECHANIC_ACCOUNT_TYPES,
     ORGANIZATION_STATUSES,
     ORGANIZATION_TYPES,
     PARTICIPATION_MODES,
@@ -139,7 +140,7 @@ class Profile(Base):
 
     __tablename__ = "profiles"
     __table_args__ = (
-        check_in("profiles", "account_type", ACCOUNT_TYPES),
+        check_in("profiles", "account_type", CUSTOMER_ACCOUNT_TYPES),
         check_in("profiles", "province", PROVINCES),
     )
 
@@ -152,6 +153,10 @@ class Profile(Base):
     city: Mapped[str | None]
     province: Mapped[str | None]
     postal_code: Mapped[str | None]
+    # The same place as the app's profile screen and sign-up write it: the province's name
+    # ('Ontario') and the postal code with its space ('K1P 5G4'). Both pairs are kept.
+    state_province: Mapped[str | None]
+    postal_zip_code: Mapped[str | None]
     country: Mapped[str | None]
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
@@ -169,7 +174,7 @@ class Mechanic(Base):
 
     __tablename__ = "mechanics"
     __table_args__ = (
-        check_in("mechanics", "account_type", ACCOUNT_TYPES),
+        check_in("mechanics", "account_type", MECHANIC_ACCOUNT_TYPES),
         check_in("mechanics", "service_tier", SERVICE_TIERS),
         check_in("mechanics", "participation_mode", PARTICIPATION_MODES),
         check_in("mechanics", "specialist_tier", SPECIALIST_TIERS),

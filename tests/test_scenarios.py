@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -23,7 +24,7 @@ def q(url: str, sql: str) -> list[tuple[object, ...]]:
         engine.dispose()
 
 
-def one(url: str, sql: str) -> object:
+def one(url: str, sql: str) -> Any:
     return q(url, sql)[0][0]
 
 
@@ -105,6 +106,12 @@ def test_baseline_reproduces_the_audit_figure_for_figure(new_database: str) -> N
     assert len(incomplete) == 4
     assert {"0d887221", "2750cdea", "99c254c1"} <= {row[0] for row in incomplete}
     assert one(url, "SELECT count(*) FROM profiles WHERE role = 'customer'") == 3
+    # The place in both of the app's forms (its customer screens read the second pair).
+    assert q(url, """
+        SELECT province, state_province, count(*) FILTER (WHERE postal_zip_code = postal_code)
+        FROM profiles GROUP BY 1, 2""") == [("ON", "Ontario", 3)]
+    # Only values the app's CHECKs admit: 'both' for every type (not 'virtual_only').
+    assert q(url, "SELECT DISTINCT participation_mode FROM mechanics") == [("both",)]
 
 
 def test_same_scenario_and_seed_on_two_databases_is_identical(make_database) -> None:  # type: ignore[no-untyped-def]
@@ -172,6 +179,19 @@ def test_report_targets_exit_1_on_baseline_and_0_after_diverse(new_database: str
     figures = json.loads(met.output)
     assert figures["session_requests"]["total"] == 143
     assert all(t["met"] for t in figures["targets"])
+    # A priority broadcast is a 'broadcast' row, counted apart; the column holds no other name.
+    requests = figures["session_requests"]
+    assert set(requests["by_routing_type"]) == {"broadcast", "workshop_only", "hybrid"}
+    assert requests["priority_broadcasts"] == 10
+    assert one(new_database, """
+        SELECT count(*) FROM session_requests r JOIN sessions s ON s.id = r.session_id
+        WHERE s.metadata ->> 'routing_type' = 'priority_broadcast'
+          AND r.routing_type = 'broadcast' AND r.preferred_mechanic_id IS NOT NULL""") == 7
+    # One open session per customer.
+    assert one(new_database, """
+        SELECT max(n) FROM (SELECT count(*) AS n FROM sessions
+        WHERE status IN ('pending', 'waiting', 'live', 'scheduled') GROUP BY customer_user_id) t
+        """) == 1
 
 
 def test_report_on_a_database_without_the_table_exits_2_naming_it(new_database: str) -> None:
