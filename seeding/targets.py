@@ -12,6 +12,9 @@ A path names a number in :meth:`seeding.report.Report.to_dict`. A path into one 
 maps (``by_status``, ``provinces``, ...) accepts any key of that map's vocabulary, and a key the
 report's map lacks counts as 0: the maps hold only the values that occur.
 
+A metric the database cannot measure (listed under the report's ``unavailable``: a column it
+needs is absent) meets no target, and its result says so: ``missing`` names the columns.
+
 This module works on the report's plain dict and imports nothing of the report, so that the
 report can import it; ``tests/test_targets.py`` checks that the paths here and the keys the
 report writes are the same set.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import difflib
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -52,6 +55,7 @@ SCALAR_METRICS: Final = (
     "session_requests.with_workshop",
     "session_requests.with_preferred_workshop",
     "session_requests.with_preferred_mechanic",
+    "session_requests.priority_broadcasts",
     "session_requests.follow_ups",
     "session_requests.urgent",
     "session_requests.without_customer_profile",
@@ -127,21 +131,42 @@ class Target:
 
 @dataclass(frozen=True)
 class TargetResult:
-    """A target checked against a report: the metric, its current value, what was needed."""
+    """A target checked against a report: the metric, its current value, what was needed.
+
+    A target on a metric the database cannot measure is not met, has no current value, and
+    names the absent columns in ``missing``.
+    """
 
     metric: str
     current: float | None
     needed: str
     met: bool
+    #: The absent columns that keep the metric from being measured; empty when it was.
+    missing: tuple[str, ...] = ()
+
+    @property
+    def measurable(self) -> bool:
+        """Return whether the database could measure the metric."""
+        return not self.missing
+
+    @property
+    def status(self) -> str:
+        """Return ``met``, ``missed`` or ``not measurable (needs table.column, ...)``."""
+        if self.missing:
+            return f"not measurable (needs {', '.join(self.missing)})"
+        return "met" if self.met else "missed"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the result as the report's JSON writes it."""
-        return {
+        """Return the result as the report's JSON writes it; ``missing`` only if not measurable."""
+        found: dict[str, Any] = {
             "metric": self.metric,
             "current": self.current,
             "needed": self.needed,
             "met": self.met,
         }
+        if self.missing:
+            found["missing"] = list(self.missing)
+        return found
 
 
 def format_number(value: float | None) -> str:
@@ -230,16 +255,46 @@ def lookup(report: Mapping[str, Any], metric: str) -> float | None:
     return found
 
 
+def unavailable_reason(
+    unavailable: Mapping[str, Sequence[str]], metric: str
+) -> tuple[str, ...]:
+    """Return the absent columns that keep ``metric`` from being measured; empty if none do.
+
+    Args:
+        unavailable: The metrics a report could not measure (its path → absent columns).
+        metric: A dotted path; it is unavailable when it, or a path above it (the map
+            ``sessions.by_status`` above ``sessions.by_status.refunded``), is listed.
+
+    """
+    parts = metric.split(".")
+    for end in range(len(parts), 0, -1):
+        missing = unavailable.get(".".join(parts[:end]))
+        if missing:
+            return tuple(missing)
+    return ()
+
+
 def evaluate(report: Mapping[str, Any], targets: Iterable[Target]) -> list[TargetResult]:
     """Check each target against a report dict; return one result per target, in order.
+
+    A target on a metric the report lists under ``unavailable`` is not met, and its result
+    names the absent columns (``missing``).
 
     Args:
         report: :meth:`seeding.report.Report.to_dict` of a report.
         targets: The targets, e.g. from :func:`parse_targets`.
 
     """
+    unavailable = {
+        str(entry["metric"]): tuple(entry["missing"]) for entry in report.get("unavailable", ())
+    }
     results = []
     for target in targets:
+        missing = unavailable_reason(unavailable, target.metric)
+        if missing:
+            check_metric(target.metric)
+            results.append(TargetResult(target.metric, None, target.needed, False, missing))
+            continue
         current = lookup(report, target.metric)
         results.append(
             TargetResult(

@@ -285,9 +285,10 @@ def _numbers(node: Any, path: str = "") -> Iterator[str]:
 
 
 def test_every_number_of_the_report_is_a_known_target_metric(audit_like: dict[str, Any]) -> None:
-    numbers = set(_numbers(audit_like))
+    numbers = set(_numbers(audit_like)) - {"version"}  # the contract's version, not a metric
     scalars = {m for m in KNOWN_METRICS if m.rpartition(".")[0] not in MAP_METRICS}
     assert numbers == scalars | set(MAP_METRICS)
+    assert audit_like["version"] == 2
 
 
 def test_targets_are_checked_against_the_report(engine: sa.Engine) -> None:
@@ -384,12 +385,24 @@ def test_a_database_without_the_app_tables_names_them_all(new_database: str) -> 
         "missing; create them with `seed db create`")
 
 
-def test_a_missing_column_is_named(engine: sa.Engine) -> None:
+def test_a_missing_column_is_named_not_refused(engine: sa.Engine) -> None:
+    # The report runs on the live schema: what needs the column is named, the rest measured.
     with engine.begin() as connection:
         connection.execute(sa.text("ALTER TABLE mechanics DROP COLUMN years_of_experience"))
-    with engine.connect() as connection, pytest.raises(SchemaError, match=(
-            r"^column mechanics\.years_of_experience is missing; .*apply the app's migrations")):
-        build_report(connection, now=NOW)
+    with engine.connect() as connection:
+        report = build_report(connection, now=NOW)
+    lacking = ("mechanics.years_of_experience",)
+    assert {m: report.unavailable[m] for m in ("mechanics.complete", "mechanics.incomplete",
+                                               "mechanics.incomplete_count")} == {
+        "mechanics.complete": lacking, "mechanics.incomplete": lacking,
+        "mechanics.incomplete_count": lacking}
+    assert [(r.rule, r.missing) for r in report.skipped_rules] == [
+        ("complete mechanic profile", lacking),
+        ("incomplete mechanic lacks location and experience", lacking)]
+    data = report.to_dict()
+    assert data["mechanics"]["complete"] is None and data["mechanics"]["total"] == 0
+    assert {"metric": "mechanics.complete", "missing": list(lacking)} in data["unavailable"]
+    assert len(data["integrity"]) == len(integrity.RULES) - 2
 
 
 def test_a_query_on_a_missing_table_becomes_a_schema_error(engine: sa.Engine) -> None:

@@ -2,7 +2,10 @@
 
 ``build_report`` reads a database (any one with the app's schema, seeded by this tool or not)
 and returns an immutable :class:`Report`; ``render`` turns it into markdown, terminal text or
-JSON. The JSON keys are a stable contract, documented in ``docs/report.md``.
+JSON. The JSON keys are a stable, versioned contract, documented in ``docs/report.md``. On a
+database whose columns differ from this tool's (the app's real one), the metrics it cannot
+measure are named as not available and the rules it cannot check as skipped
+(:mod:`seeding.report.shape`).
 """
 
 from seeding.report.build import build_report, check_schema
@@ -18,6 +21,7 @@ from seeding.report.model import (
     ResponseMinutes,
     SampleRequest,
     SessionStats,
+    SkippedRule,
     WorkshopStats,
 )
 from seeding.report.render import Format, render
@@ -35,6 +39,7 @@ __all__ = [
     "ResponseMinutes",
     "SampleRequest",
     "SessionStats",
+    "SkippedRule",
     "WorkshopStats",
     "build_report",
     "check_schema",

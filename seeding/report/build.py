@@ -2,8 +2,14 @@
 
 Every number is an aggregate computed by PostgreSQL (``count``, ``GROUP BY``, ``FILTER``);
 only aggregates and a few bounded lists (``LIMIT``) come back, so a million requests take
-seconds. A missing table or column, a refused permission or a lost connection raises; it is
-never reported as zeros.
+seconds. A missing table, a refused permission or a lost connection raises; it is never
+reported as zeros.
+
+The report reads the live catalog once (:func:`check_schema`) and runs on any database with
+the app's tables: the app's real one too, whose columns differ from this tool's schema. Each
+metric declares the columns it reads (:data:`METRIC_COLUMNS`), each integrity rule too
+(:attr:`seeding.integrity.Rule.columns`); those that need a column the database lacks are
+reported as not available, or skipped, never as a number (:mod:`seeding.report.shape`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from psycopg import errors as pg_errors
@@ -24,8 +30,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from seeding import integrity
+from seeding.catalog import read_catalog
 from seeding.database import WORK_MEM, describe, local_settings
 from seeding.errors import DatabaseError, SchemaError
+from seeding.lifecycle import sql_priority_broadcast
 from seeding.mechanic_types import sql_mechanic_type
 from seeding.report import lanes
 from seeding.report.model import (
@@ -41,9 +49,10 @@ from seeding.report.model import (
     ResponseMinutes,
     SampleRequest,
     SessionStats,
+    SkippedRule,
     WorkshopStats,
 )
-from seeding.schema import APP_TABLES
+from seeding.report.shape import CORE_TABLES, SCHEMA, Shape, shape_of
 from seeding.targets import Target
 from seeding.vocabularies import REQUEST_STATUSES
 
@@ -68,6 +77,125 @@ MECHANIC_PROFILE_FIELDS: dict[str, str] = {
 
 #: A customer's geography is complete when every one of these columns is set.
 CUSTOMER_GEO_COLUMNS = ("address_line1", "city", "province", "postal_code", "latitude", "longitude")
+
+
+def _columns(table: str, *columns: str) -> tuple[str, ...]:
+    return tuple(f"{table}.{column}" for column in columns)
+
+
+_REQUESTS, _PROFILES, _MECHANICS = "session_requests", "profiles", "mechanics"
+_MECHANIC_TYPE = _columns(_MECHANICS, "workshop_id", "account_type")
+_MECHANIC_COMPLETE = _columns(
+    _MECHANICS, "profile_completion_score", "city", "province", "postal_code",
+    "years_of_experience",
+)
+
+#: Each metric of the report (a key of the JSON contract, docs/report.md) and the columns it
+#: reads, as ``table.column``; a metric not listed reads whole tables only (a ``total``).
+#: A database that lacks one of its columns reports the metric as not available (the names
+#: and emails shown beside listed parties are :data:`OPTIONAL_COLUMNS`).
+METRIC_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "session_requests.by_status": _columns(_REQUESTS, "status"),
+    "session_requests.share_by_status": _columns(_REQUESTS, "status"),
+    "session_requests.by_session_type": _columns(_REQUESTS, "session_type"),
+    "session_requests.share_by_session_type": _columns(_REQUESTS, "session_type"),
+    "session_requests.by_routing_type": _columns(_REQUESTS, "routing_type"),
+    "session_requests.by_request_type": _columns(_REQUESTS, "request_type"),
+    "session_requests.assigned": _columns(_REQUESTS, "mechanic_id"),
+    "session_requests.unassigned": _columns(_REQUESTS, "mechanic_id"),
+    "session_requests.cancelled_before_assignment": _columns(_REQUESTS, "status", "mechanic_id"),
+    "session_requests.cancelled_after_assignment": _columns(_REQUESTS, "status", "mechanic_id"),
+    "session_requests.response_minutes": _columns(_REQUESTS, "created_at", "accepted_at"),
+    "session_requests.oldest": _columns(_REQUESTS, "created_at"),
+    "session_requests.newest": _columns(_REQUESTS, "created_at"),
+    "session_requests.span_days": _columns(_REQUESTS, "created_at"),
+    "session_requests.with_workshop": _columns(_REQUESTS, "workshop_id"),
+    "session_requests.with_preferred_workshop": _columns(_REQUESTS, "preferred_workshop_id"),
+    "session_requests.with_preferred_mechanic": _columns(_REQUESTS, "preferred_mechanic_id"),
+    "session_requests.priority_broadcasts": _columns(
+        _REQUESTS, "routing_type", "preferred_mechanic_id", "priority_notified_at"
+    ),
+    "session_requests.follow_ups": _columns(_REQUESTS, "is_follow_up"),
+    "session_requests.urgent": _columns(_REQUESTS, "is_urgent"),
+    "session_requests.without_customer_profile": _columns(_REQUESTS, "customer_id")
+    + _columns(_PROFILES, "id"),
+    "session_requests.sample": _columns(_REQUESTS, "id", "status", "session_type", "created_at"),
+    "customers.total": _columns(_PROFILES, "role"),
+    "customers.active": _columns(_REQUESTS, "customer_id"),
+    "customers.with_requests": _columns(_REQUESTS, "customer_id")
+    + _columns(_PROFILES, "id", "role"),
+    "customers.with_full_geo": _columns(_PROFILES, "role", *CUSTOMER_GEO_COLUMNS),
+    "customers.provinces": _columns(_PROFILES, "role", "province"),
+    "customers.province_count": _columns(_PROFILES, "role", "province"),
+    "customers.per_customer": _columns(_REQUESTS, "customer_id", "status")
+    + _columns(_PROFILES, "id"),
+    "mechanics.by_type": _MECHANIC_TYPE,
+    "mechanics.complete": _MECHANIC_COMPLETE,
+    "mechanics.incomplete_count": _MECHANIC_COMPLETE,
+    "mechanics.complete_by_type": _MECHANIC_COMPLETE + _MECHANIC_TYPE,
+    "mechanics.incomplete": _MECHANIC_COMPLETE
+    + _columns(_MECHANICS, "id", "created_at")
+    + _MECHANIC_TYPE,
+    "mechanics.participating": _columns(_REQUESTS, "mechanic_id"),
+    "mechanics.with_completed_session": _columns(_REQUESTS, "mechanic_id", "status"),
+    "mechanics.per_mechanic": _columns(_REQUESTS, "mechanic_id", "status")
+    + _columns(_MECHANICS, "id")
+    + _MECHANIC_TYPE,
+    "workshops.total": _columns("organizations", "organization_type"),
+    "workshops.provinces": _columns("organizations", "organization_type", "province"),
+    "workshops.province_count": _columns("organizations", "organization_type", "province"),
+    "sessions.by_status": _columns("sessions", "status"),
+    # sessions.mechanic_id read as a mechanics.id (seeding.report.shape): where it holds auth
+    # user ids, that needs mechanics.user_id too.
+    "sessions.completed_by_mechanic_type": _columns("sessions", "status", "mechanic_id")
+    + _columns(_MECHANICS, "id")
+    + _MECHANIC_TYPE,
+}
+
+#: The columns the report shows where the database has them, and leaves null where it has
+#: not, without naming anything as not available: the names and emails beside the listed
+#: customers and mechanics (a customer's email is then the requests' copy, or null).
+OPTIONAL_COLUMNS: Final = (
+    "profiles.email",
+    "session_requests.customer_email",
+    "mechanics.name",
+    "mechanics.email",
+)
+
+#: The columns each of :data:`MECHANIC_PROFILE_FIELDS` reads. A field whose column the
+#: database lacks is not checked: ``mechanics.incomplete[].missing`` never lists it, and the
+#: report names it as not available (``mechanics.incomplete.missing.<field>``).
+MECHANIC_PROFILE_FIELD_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "city": _columns(_MECHANICS, "city"),
+    "province": _columns(_MECHANICS, "province"),
+    "postal_code": _columns(_MECHANICS, "postal_code"),
+    "years_of_experience": _columns(_MECHANICS, "years_of_experience"),
+    "latitude": _columns(_MECHANICS, "latitude"),
+    "longitude": _columns(_MECHANICS, "longitude"),
+    "red_seal": _columns(_MECHANICS, "red_seal_certified"),
+    "specializations": _columns(_MECHANICS, "specializations"),
+}
+
+
+def unavailable_metrics(shape: Shape) -> dict[str, tuple[str, ...]]:
+    """Return the metrics a database cannot measure, each with the columns it lacks.
+
+    In the order of :data:`METRIC_COLUMNS`, then the profile fields of incomplete mechanics
+    that cannot be checked (``mechanics.incomplete.missing.<field>``); empty on the tool's own
+    schema.
+    """
+    found = {
+        metric: missing
+        for metric, columns in METRIC_COLUMNS.items()
+        if (missing := shape.missing(columns))
+    }
+    if "mechanics.incomplete" not in found:
+        found.update(
+            (f"mechanics.incomplete.missing.{field}", missing)
+            for field, columns in MECHANIC_PROFILE_FIELD_COLUMNS.items()
+            if (missing := shape.missing(columns))
+        )
+    return found
 
 
 
@@ -97,12 +225,21 @@ def build_report(
         targets: Conditions to check the report against (see :mod:`seeding.targets`).
 
     Raises:
-        SchemaError: When a table or column of the app is missing; the message names it.
+        SchemaError: When a table the report needs is missing; the message names it. A
+            missing column is no error: the metrics that need it are reported as not
+            available (:attr:`Report.unavailable`), the rules that need it as skipped
+            (:attr:`Report.skipped_rules`).
         DatabaseError: When a query fails: a refused permission, a lost connection.
 
     """
     with translated_errors():
-        check_schema(connection)
+        shape = check_schema(connection)
+        unavailable = unavailable_metrics(shape)
+        skipped = integrity.skipped_rules(shape)
+        passes = [
+            tuple(name for name in names if name not in skipped)
+            for names in integrity.REQUEST_PASSES
+        ]
         if now is None:
             now = connection.execute(sa.text("SELECT now()")).scalar_one()
         top = max(int(top), 0)
@@ -110,20 +247,24 @@ def build_report(
         # 0.2 s and less), so that the lanes end at about the same time.
         jobs: dict[str, lanes.Job] = {
             **{
-                f"requests {index}": partial(integrity.check_requests, now=now, rules=rules)
-                for index, rules in enumerate(integrity.REQUEST_PASSES)
+                f"requests {index}": partial(
+                    integrity.check_requests, now=now, rules=rules, reader=shape
+                )
+                for index, rules in enumerate(passes)
+                if rules
             },
-            "parties": partial(_parties, top=top),
-            "request figures": _request_figures,
-            "sessions": _sessions,
-            "sample": partial(_sample, sample=max(int(sample), 0)),
+            "parties": partial(_parties, shape=shape, top=top),
+            "request figures": partial(_request_figures, shape=shape),
+            "sessions": partial(_sessions, shape=shape),
+            "sample": partial(_sample, shape=shape, sample=max(int(sample), 0)),
             **{
-                rule: partial(integrity.check_tables, now=now, rules=(rule,))
+                rule: partial(integrity.check_tables, now=now, rules=(rule,), reader=shape)
                 for rule in integrity.TABLE_RULES
+                if rule not in skipped
             },
-            "mechanic profiles": partial(_mechanic_profiles, top=top),
-            "customer profiles": _customer_profiles,
-            "workshops": _workshops,
+            "mechanic profiles": partial(_mechanic_profiles, shape=shape, top=top),
+            "customer profiles": partial(_customer_profiles, shape=shape),
+            "workshops": partial(_workshops, shape=shape),
         }
         with lanes.opened(connection, {"work_mem": WORK_MEM}) as connections:
             done = lanes.run(jobs, connections)
@@ -136,8 +277,9 @@ def build_report(
             + customer_parties.requests_without_profile,
         )
         found = integrity.in_rule_order(
-            *(done[f"requests {index}"] for index in range(len(integrity.REQUEST_PASSES))),
-            *(done[rule] for rule in integrity.TABLE_RULES),
+            *(done[f"requests {index}"] for index, rules in enumerate(passes) if rules),
+            *(done[rule] for rule in integrity.TABLE_RULES if rule not in skipped),
+            skipped=skipped,
         )
         report = Report(
             now=now,
@@ -149,36 +291,50 @@ def build_report(
             integrity=tuple(
                 IntegrityResult(v.rule, v.count, tuple(str(i) for i in v.sample)) for v in found
             ),
+            unavailable=unavailable,
+            skipped_rules=tuple(SkippedRule(rule, missing) for rule, missing in skipped.items()),
         )
     return report.with_targets(targets) if targets else report
 
 
-def check_schema(connection: Connection) -> None:
-    """Raise SchemaError unless every table and column of the app's schema is there.
+def check_schema(connection: Connection) -> Shape:
+    """Read the live catalog once; return how to read the app's tables on this database.
+
+    Any database with the app's tables (:data:`seeding.report.shape.CORE_TABLES`, as tables
+    or views in schema ``public``) passes, whatever columns they have.
 
     Raises:
-        SchemaError: Naming the missing tables, else the missing columns, and the fix.
+        SchemaError: Naming the missing tables, in one line. A database that looks like one
+            this tool made (no ``auth`` schema) is told to run ``seed db create``; the app's
+            database (Supabase's ``auth`` schema) is only told what the report needs.
+        DatabaseError: When the catalog cannot be read (a lost connection says so).
 
     """
-    inspector = sa.inspect(connection)
-    present = set(inspector.get_table_names()) | set(inspector.get_view_names())
-    missing = [table.name for table in APP_TABLES if table.name not in present]
-    if len(missing) == 1:
-        raise SchemaError(f"table {missing[0]} is missing; create it with `seed db create`")
-    if missing:
+    try:
+        catalog = read_catalog(connection, (SCHEMA, "auth"))
+    except DatabaseError as error:
+        if connection.invalidated:
+            reason = str(error).removeprefix("cannot read the database's catalog: ")
+            raise DatabaseError(
+                f"lost the database connection while reporting: {reason}; check that the "
+                "server is running and run the report again"
+            ) from None
+        raise
+    missing = [name for name in CORE_TABLES if catalog.table(name, SCHEMA) is None]
+    if missing and not catalog.has_schema("auth"):
+        if len(missing) == 1:
+            raise SchemaError(f"table {missing[0]} is missing; create it with `seed db create`")
         raise SchemaError(
             f"tables {', '.join(missing)} are missing; create them with `seed db create`"
         )
-    lacking = []
-    for table in APP_TABLES:
-        columns = {column["name"] for column in inspector.get_columns(table.name)}
-        lacking += [f"{table.name}.{c.name}" for c in table.columns if c.name not in columns]
-    if lacking:
+    if missing:
+        several = len(missing) > 1
         raise SchemaError(
-            f"column{'s' if len(lacking) > 1 else ''} {', '.join(lacking)} "
-            f"{'are' if len(lacking) > 1 else 'is'} missing; the report needs the app's "
-            "columns: apply the app's migrations (`seed db create` adds missing tables only)"
+            f"table{'s' if several else ''} {SCHEMA}.{f', {SCHEMA}.'.join(missing)} "
+            f"{'are' if several else 'is'} missing; the report needs the app's tables "
+            f"{', '.join(CORE_TABLES)} in schema {SCHEMA}: is this the app's database?"
         )
+    return shape_of(catalog)
 
 
 @contextmanager
@@ -190,8 +346,8 @@ def translated_errors() -> Iterator[None]:
         reason = describe(error)
         if isinstance(error.orig, pg_errors.UndefinedTable | pg_errors.UndefinedColumn):
             raise SchemaError(
-                f"report query failed: {reason}; the database's schema differs from the "
-                "app's: apply the app's migrations, or `seed db create` for missing tables"
+                f"report query failed: {reason}; a table or column the catalog listed is "
+                "gone (the schema changed while the report ran?): run the report again"
             ) from None
         if isinstance(error.orig, pg_errors.InsufficientPrivilege):
             raise DatabaseError(
@@ -219,7 +375,7 @@ def _key(value: Any) -> str:
 _BREAKDOWNS = ("status", "session_type", "routing_type", "request_type")
 
 
-def _request_figures(connection: Connection) -> RequestStats:
+def _request_figures(connection: Connection, shape: Shape) -> RequestStats:
     """Measure the requests in one pass, grouped by every breakdown at once.
 
     The sample is left empty and ``without_customer_profile`` counts only the requests
@@ -231,7 +387,7 @@ def _request_figures(connection: Connection) -> RequestStats:
     """
     rows = _rows(
         connection,
-        """
+        f"""
         SELECT status::text, session_type::text, routing_type::text, request_type::text,
                mechanic_id IS NOT NULL AS assigned, count(*) AS n,
                count(accepted_at) AS responses, sum(accepted_at - created_at) AS waited,
@@ -240,10 +396,11 @@ def _request_figures(connection: Connection) -> RequestStats:
                count(workshop_id) AS with_workshop,
                count(preferred_workshop_id) AS with_preferred_workshop,
                count(preferred_mechanic_id) AS with_preferred_mechanic,
+               count(*) FILTER (WHERE {sql_priority_broadcast()}) AS priority_broadcasts,
                count(*) FILTER (WHERE is_follow_up) AS follow_ups,
                count(*) FILTER (WHERE is_urgent) AS urgent,
                count(*) - count(customer_id) AS without_customer
-        FROM session_requests
+        FROM {shape.rel("session_requests")}
         GROUP BY status, session_type, routing_type, request_type, mechanic_id IS NOT NULL
         """,
     )
@@ -274,6 +431,7 @@ def _request_figures(connection: Connection) -> RequestStats:
         with_workshop=sum(int(row.with_workshop) for row in rows),
         with_preferred_workshop=sum(int(row.with_preferred_workshop) for row in rows),
         with_preferred_mechanic=sum(int(row.with_preferred_mechanic) for row in rows),
+        priority_broadcasts=sum(int(row.priority_broadcasts) for row in rows),
         follow_ups=sum(int(row.follow_ups) for row in rows),
         urgent=sum(int(row.urgent) for row in rows),
         without_customer_profile=sum(int(row.without_customer) for row in rows),
@@ -297,14 +455,14 @@ def _in_minutes(span: timedelta, count: int) -> float:
     return float(minutes.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
-def _sample(connection: Connection, sample: int) -> tuple[SampleRequest, ...]:
+def _sample(connection: Connection, shape: Shape, sample: int) -> tuple[SampleRequest, ...]:
     """Return the first ``sample`` requests by ``created_at`` (then id)."""
     # The casts run on the few rows kept, not on every row the sort reads.
     first = _rows(
         connection,
-        """
+        f"""
         SELECT id, status::text, session_type::text, created_at FROM (
-            SELECT id, status, session_type, created_at FROM session_requests
+            SELECT id, status, session_type, created_at FROM {shape.rel("session_requests")}
             ORDER BY created_at, id LIMIT :sample) first
         ORDER BY created_at, id
         """,
@@ -346,7 +504,7 @@ class _Parties:
     top: list[_Party]
 
 
-def _parties(connection: Connection, top: int) -> tuple[_Parties, _Parties]:
+def _parties(connection: Connection, shape: Shape, top: int) -> tuple[_Parties, _Parties]:
     """Count the customers and the mechanics of the requests, and list the ``top`` of each.
 
     One scan of the requests, grouped by customer and by mechanic at once (grouping sets),
@@ -366,6 +524,8 @@ def _parties(connection: Connection, top: int) -> tuple[_Parties, _Parties]:
     known = " + ".join(f"t.s_{i}" for i in range(len(REQUEST_STATUSES)))
     completed = f"t.s_{REQUEST_STATUSES.index('completed')}"
     mechanic_type = sql_mechanic_type("m")
+    requests = shape.rel("session_requests")
+    profiles, mechanics = shape.rel("profiles", "p"), shape.rel("mechanics", "m")
     # Hash joins: without statistics (a table just loaded, before autovacuum analyzes it)
     # the planner guesses 200 customers and looks each of 100,000 up by index: 0.1 s more.
     with local_settings(connection, {"enable_nestloop": "off"}):
@@ -376,7 +536,7 @@ def _parties(connection: Connection, top: int) -> tuple[_Parties, _Parties]:
                 SELECT GROUPING(customer_id) = 1 AS of_mechanic,
                        coalesce(customer_id, mechanic_id) AS party, count(*) AS total, {per_status},
                        max(customer_email) AS email_copy
-                FROM session_requests GROUP BY GROUPING SETS ((customer_id), (mechanic_id))),
+                FROM {requests} GROUP BY GROUPING SETS ((customer_id), (mechanic_id))),
             customers AS (
                 SELECT false AS of_mechanic, t.party, t.total, t.total - ({known}) AS other,
                        {statuses}, p.id IS NOT NULL AS has_profile, NULL::text AS name,
@@ -385,14 +545,14 @@ def _parties(connection: Connection, top: int) -> tuple[_Parties, _Parties]:
                        count(*) FILTER (WHERE {completed} > 0) OVER () AS with_completed,
                        count(*) FILTER (WHERE p.role = 'customer') OVER () AS with_customer_profile,
                        sum(t.total) FILTER (WHERE p.id IS NULL) OVER () AS requests_without_profile
-                FROM grouped t LEFT JOIN profiles p ON p.id = t.party
+                FROM grouped t LEFT JOIN {profiles} ON p.id = t.party
                 WHERE NOT t.of_mechanic AND t.party IS NOT NULL
                 ORDER BY t.total DESC, t.party LIMIT :rows),
             mechanics AS (
                 SELECT true, t.party, t.total, t.total - ({known}), {statuses}, false, m.name,
                        m.email, CASE WHEN m.id IS NOT NULL THEN {mechanic_type} END,
                        count(*) OVER (), count(*) FILTER (WHERE {completed} > 0) OVER (), 0, 0
-                FROM grouped t LEFT JOIN mechanics m ON m.id = t.party
+                FROM grouped t LEFT JOIN {mechanics} ON m.id = t.party
                 WHERE t.of_mechanic AND t.party IS NOT NULL
                 ORDER BY t.total DESC, t.party LIMIT :rows)
             SELECT * FROM customers UNION ALL SELECT * FROM mechanics
@@ -400,19 +560,21 @@ def _parties(connection: Connection, top: int) -> tuple[_Parties, _Parties]:
             rows=max(int(top), 1),
         )
     return (
-        _side(connection, [r for r in rows if not r.of_mechanic], "customer_id", top),
-        _side(connection, [r for r in rows if r.of_mechanic], "mechanic_id", top),
+        _side(connection, shape, [r for r in rows if not r.of_mechanic], "customer_id", top),
+        _side(connection, shape, [r for r in rows if r.of_mechanic], "mechanic_id", top),
     )
 
 
-def _side(connection: Connection, rows: list[Any], column: str, top: int) -> _Parties:
+def _side(
+    connection: Connection, shape: Shape, rows: list[Any], column: str, top: int
+) -> _Parties:
     """Read one side's rows of :func:`_parties` (``column`` names the side)."""
     if not rows:
         return _Parties(0, 0, 0, 0, [])
     listed = rows[:top]
     # A status the vocabulary does not know: count those parties' statuses one by one.
     unknown = [row.party for row in listed if row.other]
-    exact = _statuses_of(connection, column, unknown) if unknown else {}
+    exact = _statuses_of(connection, shape, column, unknown) if unknown else {}
     parties = []
     for row in listed:
         counts = {s: int(getattr(row, f"s_{i}")) for i, s in enumerate(REQUEST_STATUSES)}
@@ -439,13 +601,13 @@ def _side(connection: Connection, rows: list[Any], column: str, top: int) -> _Pa
 
 
 def _statuses_of(
-    connection: Connection, column: str, parties: list[Any]
+    connection: Connection, shape: Shape, column: str, parties: list[Any]
 ) -> dict[Any, dict[str, int]]:
     """Count the requests of a few parties by status, whatever the statuses are."""
     counts: dict[Any, dict[str, int]] = defaultdict(dict)
     for party, status, n in _rows(
         connection,
-        f"SELECT {column}, status::text, count(*) FROM session_requests "
+        f"SELECT {column}, status::text, count(*) FROM {shape.rel('session_requests')} "
         f"WHERE {column} = ANY(:parties) GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
         parties=parties,
     ):
@@ -460,16 +622,16 @@ class _CustomerProfiles:
     provinces: dict[str, int]
 
 
-def _customer_profiles(connection: Connection) -> _CustomerProfiles:
+def _customer_profiles(connection: Connection, shape: Shape) -> _CustomerProfiles:
     full_geo = " AND ".join(f"{column} IS NOT NULL" for column in CUSTOMER_GEO_COLUMNS)
     total, with_full_geo = _rows(
         connection,
         f"SELECT count(*), count(*) FILTER (WHERE {full_geo}) "
-        "FROM profiles WHERE role = 'customer'",
+        f"FROM {shape.rel('profiles')} WHERE role = 'customer'",
     )[0]
     provinces = _rows(
         connection,
-        "SELECT province, count(*) FROM profiles WHERE role = 'customer' "
+        f"SELECT province, count(*) FROM {shape.rel('profiles')} WHERE role = 'customer' "
         "AND province IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
     )
     return _CustomerProfiles(
@@ -501,25 +663,27 @@ class _MechanicProfiles:
     incomplete: tuple[IncompleteMechanic, ...]
 
 
-def _mechanic_profiles(connection: Connection, top: int) -> _MechanicProfiles:
+def _mechanic_profiles(connection: Connection, shape: Shape, top: int) -> _MechanicProfiles:
     mechanic_type = sql_mechanic_type("m")
+    mechanics = shape.rel("mechanics", "m")
     by_type = _rows(
         connection,
         f"""
         SELECT {mechanic_type} AS type, count(*), count(*) FILTER (WHERE {SQL_MECHANIC_COMPLETE})
-        FROM mechanics m GROUP BY 1 ORDER BY 2 DESC, 1
+        FROM {mechanics} GROUP BY 1 ORDER BY 2 DESC, 1
         """,
     )
     lacking = ", ".join(
         f"CASE WHEN {condition} THEN '{name}' END"
         for name, condition in MECHANIC_PROFILE_FIELDS.items()
+        if not shape.missing(MECHANIC_PROFILE_FIELD_COLUMNS[name])
     )
     incomplete = _rows(
         connection,
         f"""
         SELECT m.id, m.name, m.email, {mechanic_type}, m.profile_completion_score,
-               array_remove(ARRAY[{lacking}], NULL)
-        FROM mechanics m WHERE NOT {SQL_MECHANIC_COMPLETE}
+               array_remove(ARRAY[{lacking}]::text[], NULL)
+        FROM {mechanics} WHERE NOT {SQL_MECHANIC_COMPLETE}
         ORDER BY m.created_at, m.id LIMIT :top
         """,
         top=top,
@@ -553,10 +717,11 @@ def _mechanics(profiles: _MechanicProfiles, parties: _Parties) -> MechanicStats:
     )
 
 
-def _workshops(connection: Connection) -> WorkshopStats:
+def _workshops(connection: Connection, shape: Shape) -> WorkshopStats:
     rows = _rows(
         connection,
-        "SELECT province, count(*) FROM organizations WHERE organization_type = 'workshop' "
+        f"SELECT province, count(*) FROM {shape.rel('organizations')} "
+        "WHERE organization_type = 'workshop' "
         "GROUP BY 1 ORDER BY 2 DESC, 1",
     )
     return WorkshopStats(
@@ -565,14 +730,15 @@ def _workshops(connection: Connection) -> WorkshopStats:
     )
 
 
-def _sessions(connection: Connection) -> SessionStats:
+def _sessions(connection: Connection, shape: Shape) -> SessionStats:
     """Count the sessions by status, and the completed ones by their mechanic's type (one scan)."""
     rows = _rows(
         connection,
         f"""
         SELECT s.status, CASE WHEN s.status = 'completed' AND m.id IS NOT NULL
                               THEN {sql_mechanic_type("m")} END AS type, count(*)
-        FROM sessions s LEFT JOIN mechanics m ON m.id = s.mechanic_id
+        FROM {shape.rel("sessions", "s")} LEFT JOIN {shape.rel("mechanics", "m")}
+             ON m.id = s.mechanic_id
         GROUP BY 1, 2
         """,
     )

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
-from seeding.targets import Target, TargetResult, evaluate
+from seeding.targets import Target, TargetResult, evaluate, unavailable_reason
 
 #: The key that stands for NULL in a ``by_*`` map (JSON keys are strings).
 NULL_KEY = "(none)"
+
+#: The version of the JSON contract (docs/report.md), written as the top-level ``version``.
+#: 1 (no ``version`` key): every metric a number. 2: a metric the database cannot measure is
+#: null and listed under ``unavailable``; the rules it cannot check are under
+#: ``skipped_rules``, not in ``integrity``.
+REPORT_VERSION: Final = 2
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -77,6 +83,8 @@ class RequestStats:
     with_workshop: int
     with_preferred_workshop: int
     with_preferred_mechanic: int
+    #: Broadcasts offered first to a preferred mechanic (the app's 'priority_broadcast').
+    priority_broadcasts: int
     follow_ups: int
     urgent: int
     without_customer_profile: int
@@ -113,6 +121,7 @@ class RequestStats:
             "with_workshop": self.with_workshop,
             "with_preferred_workshop": self.with_preferred_workshop,
             "with_preferred_mechanic": self.with_preferred_mechanic,
+            "priority_broadcasts": self.priority_broadcasts,
             "follow_ups": self.follow_ups,
             "urgent": self.urgent,
             "without_customer_profile": self.without_customer_profile,
@@ -300,8 +309,22 @@ class IntegrityResult:
 
 
 @dataclass(frozen=True)
+class SkippedRule:
+    """A rule of the app the database cannot check: the columns it needs that are absent."""
+
+    rule: str
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Report:
-    """What a database holds, measured against the audit's questions and the app's rules."""
+    """What a database holds, measured against the audit's questions and the app's rules.
+
+    On a database that lacks columns the report reads (the app's real one, say), the metrics
+    that need them are named in :attr:`unavailable`: their fields in the sections hold only
+    stand-ins (0, empty), which :meth:`to_dict` writes as null and the renderings show as not
+    available. Check :meth:`available` before reading such a field.
+    """
 
     #: The instant the report was taken at (the database's ``now()`` unless given).
     now: datetime
@@ -310,13 +333,31 @@ class Report:
     mechanics: MechanicStats
     workshops: WorkshopStats
     sessions: SessionStats
+    #: The rules measured, in rule order (those in :attr:`skipped_rules` are not).
     integrity: tuple[IntegrityResult, ...]
     targets: tuple[TargetResult, ...] = ()
+    #: The metrics the database cannot measure (paths of the JSON contract), each with the
+    #: absent columns (``table.column``) it needs; empty on the tool's own schema. A path
+    #: ``mechanics.incomplete.missing.<field>`` names a field the incomplete list cannot check.
+    unavailable: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The rules the database cannot check, in rule order, each with its absent columns.
+    skipped_rules: tuple[SkippedRule, ...] = ()
 
     @property
     def integrity_violations(self) -> int:
-        """Return the rows that break a rule, summed over the rules."""
+        """Return the rows that break a rule, summed over the rules measured."""
         return sum(result.violations for result in self.integrity)
+
+    def available(self, metric: str) -> bool:
+        """Return whether the database could measure ``metric`` (a path of the JSON contract)."""
+        return not self.missing_for(metric)
+
+    def missing_for(self, metric: str) -> tuple[str, ...]:
+        """Return the absent columns that keep ``metric`` (or a map above it) from being measured.
+
+        Empty when it was measured.
+        """
+        return unavailable_reason(self.unavailable, metric)
 
     def with_targets(self, targets: Iterable[Target]) -> Report:
         """Return this report with each target checked against it."""
@@ -325,7 +366,8 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as plain JSON values; the keys are the contract of docs/report.md."""
-        return {
+        found: dict[str, Any] = {
+            "version": REPORT_VERSION,
             "now": iso_utc(self.now),
             "session_requests": self.session_requests.to_dict(),
             "customers": self.customers.to_dict(),
@@ -337,8 +379,28 @@ class Report:
                 for r in self.integrity
             ],
             "integrity_violations": self.integrity_violations,
+            "skipped_rules": [
+                {"rule": r.rule, "missing": list(r.missing)} for r in self.skipped_rules
+            ],
+            "unavailable": [
+                {"metric": metric, "missing": list(missing)}
+                for metric, missing in self.unavailable.items()
+            ],
             "targets": [result.to_dict() for result in self.targets],
         }
+        for metric in self.unavailable:
+            _set_null(found, metric)
+        return found
+
+
+def _set_null(report: dict[str, Any], metric: str) -> None:
+    """Write null at a metric's path of a report dict (a path into a list is left alone)."""
+    *sections, key = metric.split(".")
+    node: Any = report
+    for part in sections:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict) and key in node:
+        node[key] = None
 
 
 def _activity(customer: CustomerActivity) -> dict[str, Any]:

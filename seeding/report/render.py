@@ -6,13 +6,14 @@ two always say the same thing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from seeding.report.model import Report, iso_utc
-from seeding.targets import format_number
+from seeding.targets import TargetResult, format_number
 
 Format = Literal["table", "markdown", "json"]
 
@@ -203,6 +204,7 @@ def sections(report: Report) -> list[Section]:
                 ("Routed to a workshop", str(r.with_workshop)),
                 ("With a preferred workshop", str(r.with_preferred_workshop)),
                 ("With a preferred mechanic", str(r.with_preferred_mechanic)),
+                ("Priority broadcasts", str(r.priority_broadcasts)),
                 ("Request types", _counts(r.by_request_type)),
                 ("Follow-ups", str(r.follow_ups)),
                 ("Urgent", str(r.urgent)),
@@ -286,7 +288,128 @@ def sections(report: Report) -> list[Section]:
             else (),
         )
     )
-    return found
+    return _marked(report, found)
+
+
+#: Shown in place of a metric the database cannot measure (docs/report.md).
+NOT_AVAILABLE = "not available"
+
+#: The metrics each fact shows, by section title (without its "(...)" part) and label.
+_FACT_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("Mechanics involved", "Participating mechanics"): ("mechanics.participating",),
+    ("Mechanics involved", "Mechanics with a completed request"): (
+        "mechanics.with_completed_session",
+    ),
+    ("Time analysis", "Oldest request"): ("session_requests.oldest",),
+    ("Time analysis", "Newest request"): ("session_requests.newest",),
+    ("Time analysis", "Time span"): ("session_requests.span_days",),
+    ("Time analysis", "Responses"): ("session_requests.response_minutes",),
+    ("Time analysis", "Average response time"): ("session_requests.response_minutes",),
+    ("Time analysis", "Fastest response"): ("session_requests.response_minutes",),
+    ("Time analysis", "Slowest response"): ("session_requests.response_minutes",),
+    ("Customers", "Customer profiles"): ("customers.total",),
+    ("Customers", "Customers who made requests"): ("customers.active",),
+    ("Customers", "Customer profiles with requests"): ("customers.with_requests",),
+    ("Customers", "Requests whose customer has no profile"): (
+        "session_requests.without_customer_profile",
+    ),
+    ("Customers", "Profiles with full geography"): ("customers.with_full_geo", "customers.total"),
+    ("Customers", "Provinces"): ("customers.provinces",),
+    ("Workshop routing", "Routed to a workshop"): ("session_requests.with_workshop",),
+    ("Workshop routing", "With a preferred workshop"): (
+        "session_requests.with_preferred_workshop",
+    ),
+    ("Workshop routing", "With a preferred mechanic"): (
+        "session_requests.with_preferred_mechanic",
+    ),
+    ("Workshop routing", "Priority broadcasts"): ("session_requests.priority_broadcasts",),
+    ("Workshop routing", "Request types"): ("session_requests.by_request_type",),
+    ("Workshop routing", "Follow-ups"): ("session_requests.follow_ups",),
+    ("Workshop routing", "Urgent"): ("session_requests.urgent",),
+    ("Mechanic profiles", "Complete profiles"): ("mechanics.complete",),
+    ("Mechanic profiles", "Incomplete profiles"): ("mechanics.incomplete_count",),
+    ("Workshops", "Workshops"): ("workshops.total",),
+    ("Workshops", "Provinces"): ("workshops.provinces",),
+    ("Sessions", "Completed sessions by mechanic type"): (
+        "sessions.completed_by_mechanic_type",
+    ),
+}
+
+#: The metrics each table shows, by section title and the table's first header, with the
+#: label of the fact that replaces the table when one of them cannot be measured.
+_TABLE_METRICS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("Status breakdown", "Status"): ("Statuses", ("session_requests.by_status",)),
+    ("Assignment", "Assignment status"): ("Assignment", ("session_requests.assigned",)),
+    ("Mechanics involved", "Mechanic"): ("Requests per mechanic", ("mechanics.per_mechanic",)),
+    ("Session types", "Type"): ("Session types", ("session_requests.by_session_type",)),
+    ("Customers", "Customer"): ("Requests per customer", ("customers.per_customer",)),
+    ("Cancellations", "Cancelled"): (
+        "Cancellations",
+        (
+            "session_requests.cancelled_before_assignment",
+            "session_requests.cancelled_after_assignment",
+        ),
+    ),
+    ("Workshop routing", "Routing type"): (
+        "Routing types", ("session_requests.by_routing_type",)
+    ),
+    ("Mechanic profiles", "Type"): (
+        "Mechanic types", ("mechanics.by_type", "mechanics.complete_by_type")
+    ),
+    ("Mechanic profiles", "Incomplete mechanic"): (
+        "Incomplete mechanics", ("mechanics.incomplete",)
+    ),
+    ("Sessions", "Status"): ("Statuses", ("sessions.by_status",)),
+    ("Sample requests", "#"): ("Sample requests", ("session_requests.sample",)),
+}
+
+
+def _marked(report: Report, found: list[Section]) -> list[Section]:
+    """Return the sections with each metric the database cannot measure shown as not available.
+
+    A fact's value becomes :data:`NOT_AVAILABLE`; a table is replaced by a fact saying so.
+    The sections are unchanged on a database that measures everything.
+    """
+    if not report.unavailable:
+        return found
+    marked = []
+    for section in found:
+        title = section.title.split(" (")[0]
+        facts = [
+            (label, NOT_AVAILABLE if _lacking(report, _FACT_METRICS.get((title, label))) else value)
+            for label, value in section.facts
+        ]
+        tables = [
+            table
+            for table in section.tables
+            if not _lacking(report, _TABLE_METRICS.get((title, table.headers[0]), ("", ()))[1])
+        ]
+        facts += [
+            (label, NOT_AVAILABLE)
+            for (where, _), (label, metrics) in _TABLE_METRICS.items()
+            if where == title and _lacking(report, metrics)
+        ]
+        marked.append(dataclasses.replace(section, facts=tuple(facts), tables=tuple(tables)))
+    return marked
+
+
+def _lacking(report: Report, metrics: tuple[str, ...] | None) -> bool:
+    return any(not report.available(metric) for metric in metrics or ())
+
+
+def _not_available(report: Report) -> list[Section]:
+    """Return the section naming, one line each, what the database cannot measure or check."""
+    if not report.unavailable:
+        return []
+    return [
+        Section(
+            "Not available on this database",
+            facts=tuple(
+                (metric, f"needs {', '.join(missing)}")
+                for metric, missing in report.unavailable.items()
+            ),
+        )
+    ]
 
 
 def _minutes(value: float | None) -> str:
@@ -304,7 +427,7 @@ def _assessment(report: Report, *, met: str, unmet: str) -> Section:
             Table(
                 ("Metric", "Current", "Needed", "Status"),
                 tuple(
-                    (t.metric, format_number(t.current), t.needed, met if t.met else unmet)
+                    (t.metric, format_number(t.current), t.needed, _status(report, t, met, unmet))
                     for t in report.targets
                 ),
             ),
@@ -312,16 +435,37 @@ def _assessment(report: Report, *, met: str, unmet: str) -> Section:
     )
 
 
+def _status(report: Report, result: TargetResult, met: str, unmet: str) -> str:
+    """Return a target's status cell: met, not met, or not measurable and why."""
+    if not result.measurable:
+        return f"not measurable: needs {', '.join(result.missing)}"
+    status = met if result.met else unmet
+    if result.metric == "integrity_violations" and report.skipped_rules:
+        count = len(report.skipped_rules)
+        status += f" ({count} rule{'s' if count > 1 else ''} skipped)"
+    return status
+
+
 def _integrity(report: Report) -> Section:
+    skipped = len(report.skipped_rules)
     return Section(
         "Integrity",
-        facts=(("Rows that break a rule", str(report.integrity_violations)),),
+        facts=(("Rows that break a rule", str(report.integrity_violations)),)
+        + (
+            (("Rules skipped (columns absent on this database)", str(skipped)),)
+            if skipped
+            else ()
+        ),
         tables=(
             Table(
                 ("Rule", "Violations", "Sample ids"),
                 tuple(
                     (x.rule, str(x.violations), ", ".join(_short(i) for i in x.sample_ids) or "—")
                     for x in report.integrity
+                )
+                + tuple(
+                    (x.rule, "skipped", f"needs {', '.join(x.missing)}")
+                    for x in report.skipped_rules
                 ),
             ),
         ),
@@ -334,7 +478,7 @@ def _markdown_cell(text: str) -> str:
 
 def _markdown(report: Report) -> str:
     parts = [f"# Seed report\n\n**Taken at:** {iso_utc(report.now)}"]
-    all_sections = sections(report)
+    all_sections = sections(report) + _not_available(report)
     if report.targets:
         all_sections.append(_assessment(report, met="✅", unmet="⚠️"))
     all_sections.append(_integrity(report))
@@ -355,7 +499,7 @@ def _markdown(report: Report) -> str:
 
 def _text(report: Report) -> str:
     parts = [f"Seed report, taken at {iso_utc(report.now)}"]
-    all_sections = sections(report)
+    all_sections = sections(report) + _not_available(report)
     if report.targets:
         all_sections.append(_assessment(report, met="met", unmet="NOT MET"))
     all_sections.append(_integrity(report))
