@@ -32,6 +32,11 @@ SCHEMA = "seeding"
 #: The schema of the app's tables.
 APP_SCHEMA = "public"
 
+#: The tables outside the app's schema whose rows a run records, children first: Supabase's
+#: auth users and their identities. The ledger names a table of another schema
+#: ``schema.table``, one of the app's schema by its name alone.
+AUTH_TABLES = ("auth.identities", "auth.users")
+
 #: The advisory-lock key every run and reset holds for its transaction (defined here, where
 #: reset can import it without pulling in the factories).
 RUN_LOCK_KEY = 0x5EED_0002
@@ -195,6 +200,32 @@ def hold_run_lock(
     connection.execute(sa.select(sa.func.pg_advisory_xact_lock(RUN_LOCK_KEY)))
 
 
+def split(name: str) -> tuple[str, str]:
+    """Return (schema, table) of a table as the ledger names it."""
+    schema, dot, table = name.partition(".")
+    return (schema, table) if dot else (APP_SCHEMA, name)
+
+
+def relation(name: str) -> str:
+    """Return a table the ledger names, quoted for SQL text."""
+    return quote(*split(name))
+
+
+def deletion_order(names: Iterable[str]) -> list[str]:
+    """Return tables the ledger names, children before parents.
+
+    First the app's tables the tool does not model (rows its triggers made, such as
+    ``session_analytics``, which point at the run's rows), then the app's own tables
+    children first, then the auth tables (every app row points at an auth user).
+    """
+    names = set(names)
+    app = [table.name for table in reversed(APP_TABLES)]
+    made = sorted(n for n in names if "." not in n and n not in app)
+    auth = [n for n in AUTH_TABLES if n in names]
+    others = sorted(n for n in names if "." in n and n not in AUTH_TABLES)
+    return made + [n for n in app if n in names] + others + auth
+
+
 def delete_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> dict[str, int]:
     """Delete the rows of these runs (children before parents) and their ledger; return counts.
 
@@ -217,21 +248,19 @@ def delete_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> dict[st
     }
     bulk = sum(listed.values()) >= constraints.BULK_ROWS
     keys = constraints.drop_foreign_keys(connection) if bulk else []
-    for table in reversed(APP_TABLES):
-        if table.name not in listed:
-            continue
-        settings = _delete_settings(connection, table.name, listed[table.name])
+    for table in deletion_order(listed):
+        settings = _delete_settings(connection, table, listed[table])
         with local_settings(connection, settings):
             result = connection.execute(
                 sa.text(
-                    f"DELETE FROM {quote(APP_SCHEMA, table.name)} WHERE id IN ("
+                    f"DELETE FROM {relation(table)} WHERE id IN ("
                     f"SELECT unnest(row_ids) FROM {quote(SCHEMA, 'ledger_blocks')} "
                     "WHERE run_id = ANY(:runs) AND table_name = :table)"
                 ),
-                {"runs": list(run_ids), "table": table.name},
+                {"runs": list(run_ids), "table": table},
             )
         if result.rowcount:
-            counts[table.name] = result.rowcount
+            counts[table] = result.rowcount
     constraints.add_foreign_keys(connection, keys)
     forget_runs(connection, run_ids)
     return counts
@@ -250,7 +279,7 @@ def _delete_settings(connection: Connection, table: str, ids: int) -> dict[str, 
             "SELECT pg_relation_size(CAST(:qualified AS regclass)) "
             "/ current_setting('block_size')::bigint"
         ),
-        {"qualified": shown(APP_SCHEMA, table)},
+        {"qualified": shown(*split(table))},
     ).scalar_one()
     return {"enable_nestloop": "off", "work_mem": WORK_MEM} if ids > pages else {}
 

@@ -29,6 +29,7 @@ Choices made here, and nowhere else:
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from seeding import constraints, database, guard, ledger
+from seeding.callbacks import Notify
 from seeding.catalog import Catalog, read_catalog
 from seeding.errors import ConfigurationError, DatabaseError, ResetBlockedError, SchemaError
 from seeding.identifiers import execute as execute_composed
@@ -50,14 +52,13 @@ from seeding.identifiers import identifier, quote
 from seeding.kinds import KINDS
 from seeding.schema import APP_TABLES
 
-#: Called with a line to show the user (e.g. that the reset is waiting for a lock).
-Notify = Callable[[str], None]
-
 #: How a reset ended: rows deleted, a dry run, declined at the confirmation, or nothing to do.
 Outcome = Literal["deleted", "dry_run", "aborted", "nothing"]
 
 #: The schema of the app's tables.
 APP_SCHEMA: Final = "public"
+#: Supabase's schema of auth users, whose rows a run on Supabase records.
+AUTH_SCHEMA: Final = "auth"
 
 #: The kinds of live relation that hold the app's rows (a view holds none).
 _TABLE_KINDS: Final = ("table", "partitioned table")
@@ -473,7 +474,7 @@ def _plan(
     all_tables: bool,
 ) -> ResetPlan:
     has_ledger = ledger.exists(connection)
-    catalog = read_catalog(connection, (APP_SCHEMA, ledger.SCHEMA))
+    catalog = read_catalog(connection, (APP_SCHEMA, ledger.SCHEMA, AUTH_SCHEMA))
     every = _runs(connection, catalog) if has_ledger else ()
     live = _live_columns(catalog)
     absent = tuple(table.name for table in APP_TABLES if table.name not in live)
@@ -490,13 +491,6 @@ def _plan(
     runs = _select(every, run_id=run_id, scenario=scenario)
     run_ids = [run.id for run in runs]
     listed = _listed_tables(connection, run_ids)
-    known = {table.name for table in APP_TABLES}
-    unknown = sorted(name for name in listed if name not in known)
-    if unknown:
-        raise SchemaError(
-            f"the ledger lists rows of {_names(unknown)}, which this version of the tool does "
-            "not know; nothing was deleted; fix: reset with the version that wrote them"
-        )
     missing = [name for name in listed if name not in live]
     if missing:
         raise SchemaError(
@@ -505,7 +499,7 @@ def _plan(
             "went with them), then reset again"
         )
     counts, whole = _count_runs(connection, run_ids, listed)
-    checked = _merge(references(), _live_references(connection, catalog))
+    checked = _merge(_live_named(references(), live), _live_references(connection, catalog))
     blockers = _blockers(connection, checked, counts, live, run_ids=run_ids, whole=whole)
     return ResetPlan(True, False, runs, counts, blockers, absent)
 
@@ -576,12 +570,19 @@ def _run_listing(every: Sequence[RunInfo]) -> str:
 
 
 def _live_columns(catalog: Catalog) -> dict[str, dict[str, str]]:
-    """Return the app schema's tables, each with its columns and their types."""
+    """Return the app's and Supabase's auth tables as the ledger names them, with column types."""
     return {
-        table.name: {column.name: column.base_type for column in table.columns.values()}
+        _ledger_name(table.schema, table.name): {
+            column.name: column.base_type for column in table.columns.values()
+        }
         for table in catalog.tables.values()
-        if table.schema == APP_SCHEMA and table.kind in _TABLE_KINDS
+        if table.schema in (APP_SCHEMA, AUTH_SCHEMA) and table.kind in _TABLE_KINDS
     }
+
+
+def _ledger_name(schema: str, table: str) -> str:
+    """Return a table's name as the ledger writes it (``auth.users``; ``profiles``)."""
+    return table if schema == APP_SCHEMA else f"{schema}.{table}"
 
 
 def _live_references(connection: Connection, catalog: Catalog) -> tuple[Reference, ...]:
@@ -590,11 +591,13 @@ def _live_references(connection: Connection, catalog: Catalog) -> tuple[Referenc
     ``catalog`` holds the app's schema. A key's own table shows its primary key only when its
     schema was read: the schemas it lacks are read here, once for all of them.
     """
+    targets = [(APP_SCHEMA, table.name) for table in APP_TABLES]
+    targets += [ledger.split(name) for name in ledger.AUTH_TABLES]
     keys = sorted(
         (
             key
-            for table in APP_TABLES
-            if (live := catalog.table(table.name, APP_SCHEMA)) is not None
+            for schema, name in targets
+            if (live := catalog.table(name, schema)) is not None
             for key in live.referenced_by
             if len(key.columns) == 1 and key.schema != ledger.SCHEMA
         ),
@@ -609,10 +612,31 @@ def _live_references(connection: Connection, catalog: Catalog) -> tuple[Referenc
         return key.columns[0] if key is not None and len(key.columns) == 1 else None
 
     return tuple(
-        Reference(key.table, key.columns[0], key.target_table, key.target_columns[0],
-                  schema=key.schema, primary_key=primary_key(key.schema, key.table))
+        Reference(key.table, key.columns[0], _ledger_name(key.target_schema, key.target_table),
+                  key.target_columns[0], schema=key.schema,
+                  primary_key=primary_key(key.schema, key.table))
         for key in keys
     )
+
+
+def _live_named(refs: Sequence[Reference], live: Mapping[str, Mapping[str, str]]
+                ) -> tuple[Reference, ...]:
+    """Return the references under the names the live tables give their columns.
+
+    The app names some columns otherwise (``vehicles.customer_id`` is its ``user_id``: the
+    registry's ``live_names``); a reference is checked under the name the database has.
+    """
+    names = {kind.table: kind.live_names for kind in KINDS.values()}
+    found = []
+    for ref in refs:
+        columns = live.get(ref.table, {})
+        if ref.schema == APP_SCHEMA and ref.column not in columns:
+            other = next((n for n in names.get(ref.table, {}).get(ref.column, ())
+                          if n in columns), None)
+            if other is not None:
+                ref = dataclasses.replace(ref, column=other)
+        found.append(ref)
+    return tuple(found)
 
 
 def _merge(*groups: Sequence[Reference]) -> tuple[Reference, ...]:
@@ -645,22 +669,20 @@ def _count_runs(
     """
     counts: dict[str, int] = {}
     whole: set[str] = set()
-    for table in reversed(APP_TABLES):
-        if table.name not in listed:
-            continue
+    for table in ledger.deletion_order(listed):
         count, kept = connection.execute(
             sa.text(
                 f"SELECT count(l.row_id), count(*) - count(l.row_id) "
-                f"FROM {_app_table(table.name)} AS x LEFT JOIN ("
+                f"FROM {_app_table(table)} AS x LEFT JOIN ("
                 "  SELECT row_id FROM seeding.ledger"
                 "  WHERE table_name = :table AND run_id = ANY(:runs)) AS l ON l.row_id = x.id"
             ),
-            {"table": table.name, "runs": list(run_ids)},
+            {"table": table, "runs": list(run_ids)},
         ).one()
         if count:
-            counts[table.name] = count
+            counts[table] = count
         if not kept:
-            whole.add(table.name)
+            whole.add(table)
     return counts, whole
 
 
@@ -731,7 +753,15 @@ def _blockers(
                 " JOIN seeding.ledger AS dl ON dl.table_name = :target AND dl.row_id = d.id"
                 " AND dl.run_id = ANY(:runs)"
             )
-        parameters = {"target": ref.points_at_table, "runs": list(run_ids or [])}
+            if ref.primary_key is not None:
+                # Rows the runs recorded there too (made by the app's triggers) go with them.
+                query += (
+                    " WHERE NOT EXISTS (SELECT FROM seeding.ledger AS sl WHERE sl.table_name "
+                    f"= :source AND sl.row_id::text = s.{quote(ref.primary_key)}::text "
+                    "AND sl.run_id = ANY(:runs))"
+                )
+        parameters = {"target": ref.points_at_table, "runs": list(run_ids or []),
+                      "source": _ledger_name(ref.schema, ref.table)}
         for row in connection.execute(sa.text(query + " ORDER BY 1, 2"), parameters):
             found.append(
                 Blocker(ref.where, row.row_id, ref.column, ref.points_at_table,
@@ -853,5 +883,5 @@ def _names(tables: Sequence[str]) -> str:
 
 
 def _app_table(name: str) -> str:
-    """Return an app table's name, quoted for ``sa.text()``."""
-    return quote(APP_SCHEMA, name)
+    """Return a table the ledger names (``profiles``, ``auth.users``), quoted for SQL text."""
+    return ledger.relation(name)
