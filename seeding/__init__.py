@@ -22,6 +22,7 @@ from seeding.errors import (
     ResetBlockedError,
     ScenarioError,
     SchemaError,
+    SchemaMismatchError,
     SeedingError,
 )
 
@@ -57,6 +58,7 @@ __all__ = [
     "ResetBlockedError",
     "ScenarioError",
     "SchemaError",
+    "SchemaMismatchError",
     "SeedingError",
     "Target",
     "apply_fixes",

@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from functools import wraps
 from importlib.metadata import version
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from seeding import database, doctor, embedded, guard, report, reset, targets
-from seeding.errors import ResetBlockedError, SeedingError
+from seeding import callbacks, database, doctor, embedded, guard, measure, report, reset, targets
+from seeding.errors import Blocking, ResetBlockedError, SeedingError
 
 app = typer.Typer(
     name="seed",
@@ -89,11 +88,7 @@ def _where(target: database.Target) -> str:
 def db_create(db: DbOption = None) -> None:
     """Create the app's tables that are missing; safe to run again."""
     target = database.resolve(db)
-    engine = database.engine_for(guard.ensure_writable(target.endpoint))
-    try:
-        created = database.create_schema(engine)
-    finally:
-        engine.dispose()
+    created = database.create_tables(target)
     typer.echo(f"database: {_where(target)}")
     if created:
         typer.echo(f"created {len(created)} tables: {', '.join(created)}")
@@ -132,35 +127,41 @@ def db_doctor(
     db: DbOption = None,
     apply: Annotated[
         bool,
-        typer.Option("--apply", help="Add the missing foreign keys (where writing is allowed)."),
+        typer.Option(
+            "--apply",
+            help="Make the additive fixes: enum labels, wider CHECKs, foreign keys on columns "
+            "that have none (where writing is allowed).",
+        ),
     ] = False,
 ) -> None:
-    """Compare a live schema with what the tool writes and reads; exit 1 when they differ."""
+    """Compare a live schema with what the tool writes; exit 1 on a problem (notes exit 0)."""
     target = database.resolve(db)
-    if apply:
-        guard.ensure_writable(target.endpoint)
-    engine = database.engine_for(target.endpoint)
-    try:
-        with database.transaction(engine) as connection:
-            problems = doctor.diagnose(connection)
-            applied = doctor.apply_fixes(connection, problems) if apply else []
-            if applied:
-                problems = doctor.diagnose(connection)
-    finally:
-        engine.dispose()
-    typer.echo(f"database: {_where(target)}")
-    for statement in applied:
-        typer.echo(f"applied: {statement}")
+    # The database line comes once connected: a refusal stays one line.
+    applying: list[str] = []
+
+    def before(statement: str) -> None:
+        if not applying:
+            typer.echo(f"database: {_where(target)}")
+        applying.append(statement)
+        typer.echo(f"applying: {statement}")
+
+    diagnosis = doctor.check_database(target, apply=apply, before=before)
+    if not applying:
+        typer.echo(f"database: {_where(target)}")
+    problems, notes = diagnosis.problems, diagnosis.notes
+    for heading, found in (("problem", problems), ("note", notes)):
+        if found:
+            typer.echo(f"{len(found)} {heading}{'' if len(found) == 1 else 's'}:")
+        for problem in found:
+            typer.echo(f"- {problem.message}")
+            for line in (problem.fix_sql or "").splitlines():
+                typer.echo(f"    {line}")
     if not problems:
         typer.echo(
             "compatible: every table, column, vocabulary and foreign key the tool needs is there"
+            + (" (notes above: deliberate or harmless differences)" if notes else "")
         )
         return
-    typer.echo(f"{len(problems)} problems:")
-    for problem in problems:
-        typer.echo(f"- {problem.message}")
-        if problem.fix_sql:
-            typer.echo(f"    {problem.fix_sql}")
     raise typer.Exit(1)
 
 
@@ -205,55 +206,70 @@ def scenario_run(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Fail at once if another run is writing.")
     ] = False,
+    user_password: Annotated[
+        str | None,
+        typer.Option("--user-password", help="The password of the seeded Supabase users "
+                     "(default: $SEED_USER_PASSWORD, else seeding-password-1).",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Seed the database with a scenario, in one transaction; a rerun replaces its rows."""
     # The factories and the bulk path load only for the commands that write scenarios.
-    from seeding import runner, tiles
+    from seeding import runner
 
-    started = time.perf_counter()
-    parsed = tiles.Shard.parse(shard) if shard is not None else None
-    tiled_scenario = runner.is_tiled(name, parsed)
-    with _status("checking and building the scenario"):
-        if tiled_scenario:
-            tiled = runner.prepare_tiled(name, seed=seed, scale=scale, shard=parsed or tiles.WHOLE)
-            plan = tiled.plan
-        else:
-            plan, built = runner.prepare(name, seed=seed, scale=scale)
-    target = database.resolve(db)
-    engine = database.engine_for(guard.ensure_writable(target.endpoint))
-    notify = lambda line: typer.echo(line, err=True)  # noqa: E731
-    try:
-        if tiled_scenario:
-            with _progress(tiled.rows) as advance:
-                result = runner.write_tiled(
-                    engine, tiled, wait=not no_wait, notify=notify, progress=advance
-                )
-        else:
-            with _status(f"writing {len(built.rows):,} rows"):
-                result = runner.write_built(engine, plan, built, wait=not no_wait, notify=notify)
-    finally:
-        engine.dispose()
-    seconds = time.perf_counter() - started
+    result = runner.run_scenario(
+        name, database_url=_chosen(db), seed=seed, scale=scale, shard=shard, wait=not no_wait,
+        notify=_notify, status=_Terminal(), user_password=user_password,
+    )
+    target = result.target
+    assert target is not None  # run_scenario says where it wrote
     typer.echo(f"database: {_where(target)}")
     if result.replaced:
         typer.echo(f"replaced the earlier run's {sum(result.replaced.values()):,} rows")
-    part = f", shard {parsed}" if parsed else ""
-    typer.echo(f"scenario {plan.scenario} (seed {plan.seed}, scale {plan.scale:g}{part}):")
+    part = f", shard {result.shard}" if result.shard else ""
+    typer.echo(f"scenario {result.scenario} (seed {result.seed}, scale {result.scale:g}{part}):")
     for table, count in result.counts.items():
         typer.echo(f"  {table:<18} {count:>9,}")
     total = sum(result.counts.values())
-    rate = f" ({total / seconds:,.0f} rows/s)" if tiled_scenario else ""
-    typer.echo(f"  {'total':<18} {total:>9,}  in {seconds:.2f} s{rate}")
-    if plan.expect:
-        expect = targets.parse_targets(plan.expect)
-        measured = _measure(target.endpoint, now=plan.now, expect=expect)
-        _print_targets(measured.targets)
-        if not all(t.met for t in measured.targets):
+    rate = f" ({total / result.seconds:,.0f} rows/s)" if result.tiled else ""
+    typer.echo(f"  {'total':<18} {total:>9,}  in {result.seconds:.2f} s{rate}")
+    if result.app_made:
+        made = ", ".join(f"{table} {count:,}" for table, count in result.app_made.items())
+        typer.echo(f"made by the app's triggers, recorded with the run: {made}")
+    if result.absent:
+        typer.echo(f"not written, the database lacks them: {', '.join(result.absent)}")
+    checked = measure.measure_targets(target, expect=result.expect, now=result.now)
+    if checked:
+        _print_targets(checked)
+        if not all(t.met for t in checked):
             raise typer.Exit(1)
 
 
+def _chosen(db: str | None) -> database.Target | None:
+    """Return the target --db names (read now, nothing started); None leaves it to the library.
+
+    Without --db the library chooses (SEED_DATABASE_URL, else the embedded server) once it
+    needs the database, so that a wrong scenario starts no server.
+    """
+    return database.resolve(db) if db else None
+
+
+def _notify(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+class _Terminal:
+    """The library's Status shown on stderr: spinners and a progress bar, on a terminal only."""
+
+    def phase(self, message: str) -> AbstractContextManager[object]:
+        return _status(message)
+
+    def rows(self, total: int) -> AbstractContextManager[callbacks.Progress]:
+        return _progress(total)
+
+
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[int], None]]:
+def _progress(total: int) -> Iterator[callbacks.Progress]:
     """Show a progress bar with rows per second on stderr (only on a terminal)."""
     if not sys.stderr.isatty():
         yield lambda rows: None
@@ -287,26 +303,16 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
         yield lambda rows: bar.advance(task, rows)
 
 
-def _measure(
-    endpoint: guard.Endpoint, *, now: Any = None, expect: list[targets.Target]
-) -> report.Report:
-    engine = database.engine_for(endpoint).execution_options(isolation_level="REPEATABLE READ")
-    try:
-        with database.transaction(engine) as connection:
-            return report.build_report(connection, now=now, targets=expect)
-    finally:
-        engine.dispose()
-
-
 def _print_targets(results: tuple[targets.TargetResult, ...] | list[targets.TargetResult]) -> None:
     missed = [r for r in results if not r.met]
     typer.echo(f"targets: {len(results) - len(missed)} of {len(results)} met")
     width = max((len(r.metric) for r in results), default=10)
     for r in results:
-        mark = "ok  " if r.met else "MISS"
+        mark = "ok  " if r.met else ("n/a " if not r.measurable else "MISS")
+        reason = "" if r.measurable else f"  {r.status}"
         typer.echo(
             f"  {mark} {r.metric:<{width}}  {targets.format_number(r.current):>8}"
-            f"  needed {r.needed}"
+            f"  needed {r.needed}{reason}"
         )
 
 
@@ -326,13 +332,7 @@ def report_command(
     """Audit a database with the app's tables (read only): metrics, integrity, targets."""
     if fmt not in ("table", "markdown", "json"):
         raise fail(f"--format {fmt!r} is not one of table, markdown, json")
-    expect: list[targets.Target] = []
-    if scenario:
-        from seeding import scenario_file  # pydantic and YAML: only to read the targets
-
-        expect = targets.parse_targets(scenario_file.load(scenario)[0].expect)
-    target = database.resolve(db)
-    measured = _measure(target.endpoint, expect=expect)
+    measured = measure.measure(_chosen(db), scenario=scenario)
     text = report.render(measured, fmt)  # type: ignore[arg-type]
     if output:
         with open(output, "w", encoding="utf-8") as handle:
@@ -340,7 +340,7 @@ def report_command(
         typer.echo(f"report written to {output}", err=True)
     else:
         typer.echo(text)
-    if expect and not all(t.met for t in measured.targets):
+    if not all(t.met for t in measured.targets):
         raise typer.Exit(1)
 
 
@@ -387,7 +387,7 @@ def reset_command(
         result = reset.reset_database(
             target.endpoint, run_id=run_id, scenario=scenario, all_tables=all_tables,
             dry_run=dry_run,
-            wait=not no_wait, notify=lambda line: typer.echo(line, err=True),
+            wait=not no_wait, notify=_notify,
             confirm=None if yes or dry_run or not _stdin_is_terminal() else ask,
         )
     except ResetBlockedError as blocked:
@@ -448,11 +448,12 @@ def _print_reset_plan(plan: reset.ResetPlan, verb: str) -> None:
         typer.echo(f"  ({table}: no such table)")
 
 
-def _print_blockers(blockers: tuple[reset.Blocker, ...], *, err: bool, limit: int = 20) -> None:
+def _print_blockers(blockers: Sequence[Blocking], *, err: bool, limit: int = 20) -> None:
     for blocker in blockers[:limit]:
         typer.echo(f"  {blocker.describe()}", err=err)
     if len(blockers) > limit:
         typer.echo(f"  and {len(blockers) - limit} more", err=err)
+
 
 @contextmanager
 def _status(message: str) -> Iterator[None]:

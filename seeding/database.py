@@ -108,6 +108,23 @@ def endpoint_of(target: str | guard.Endpoint | Target) -> guard.Endpoint:
     return guard.read(target)
 
 
+def target_of(database_url: str | guard.Endpoint | Target | None = None) -> Target:
+    """Return the target of a URL (read now), an endpoint or a target; None: :func:`resolve`'s.
+
+    Raises:
+        ConfigurationError: When a URL cannot be read one way only.
+
+    """
+    if database_url is None:
+        return resolve()
+    if isinstance(database_url, Target):
+        return database_url
+    if isinstance(database_url, guard.Endpoint):
+        return Target(url=database_url.display(), source=database_url.source,
+                      endpoint=database_url)
+    return Target(url=database_url.strip(), source="", endpoint=guard.read(database_url))
+
+
 def sqlalchemy_url(endpoint: guard.Endpoint) -> URL:
     """Return an SQLAlchemy URL that gives psycopg exactly the endpoint's parameters.
 
@@ -241,3 +258,35 @@ def create_schema(engine: Engine, *, allow_remote: bool = False) -> list[str]:
         missing = missing_tables(connection)
         Base.metadata.create_all(connection, checkfirst=True)
     return missing
+
+
+def create_tables(
+    database_url: str | guard.Endpoint | Target, *, allow_remote: bool = False
+) -> list[str]:
+    """Create the app's tables that are missing: the library call behind ``seed db create``.
+
+    The write guard decides before connecting (and :func:`create_schema` again on the open
+    connection).
+
+    Args:
+        database_url: The database (``postgres://`` or ``postgresql://``), its endpoint or
+            its target.
+        allow_remote: Write even to a server that is neither local nor in
+            ``SEED_ALLOW_HOSTS`` (for a caller that created the database itself).
+
+    Returns:
+        The names of the tables created, in creation order (empty when none were missing).
+
+    Raises:
+        ConfigurationError: When the URL cannot be read, or the guard refuses the server.
+        DatabaseError: When the server cannot be reached or a statement fails.
+
+    """
+    endpoint = endpoint_of(database_url)
+    if not allow_remote:
+        guard.ensure_writable(endpoint)
+    engine = engine_for(endpoint)
+    try:
+        return create_schema(engine, allow_remote=allow_remote)
+    finally:
+        engine.dispose()

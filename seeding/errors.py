@@ -6,6 +6,7 @@ The hierarchy::
     ├── ConfigurationError   a setting or argument is wrong (URL, data folder, option)
     ├── DatabaseError        the database could not be reached, or a statement failed
     │   └── SchemaError      a table or column the tool needs is missing or different
+    │       └── SchemaMismatchError  a run's rows do not fit the live schema (before writing)
     ├── ScenarioError        a scenario file is malformed or names something unknown
     ├── FactoryRuleError     a factory was asked for a row that breaks the app's rules
     └── ResetBlockedError    rows the tool did not write point at rows a reset would delete
@@ -14,10 +15,18 @@ The hierarchy::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from seeding.reset import Blocker
+
+class Blocking(Protocol):
+    """A row in a reset's way (:class:`seeding.reset.Blocker`), as an error lists it.
+
+    A protocol, not an import: every module imports this one, which imports none of them.
+    """
+
+    def describe(self) -> str:
+        """Return the row and what it points at, in one line."""
+        ...
 
 
 class SeedingError(Exception):
@@ -39,6 +48,15 @@ class SchemaError(DatabaseError):
     """A table or column the tool needs is missing or of another type."""
 
 
+class SchemaMismatchError(SchemaError):
+    """A run's rows do not fit the live schema; found before anything was written."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        #: Each problem with its fix, one line each.
+        self.problems: tuple[str, ...] = tuple(problems)
+
+
 class ScenarioError(SeedingError):
     """A scenario file is malformed or names something that does not exist."""
 
@@ -53,7 +71,7 @@ class ResetBlockedError(SeedingError):
     #: Like a missed target: the tool worked, the database is not in a state it may change.
     exit_code = 1
 
-    def __init__(self, message: str, blockers: Sequence[Blocker] = ()) -> None:
+    def __init__(self, message: str, blockers: Sequence[Blocking] = ()) -> None:
         super().__init__(message)
         #: Every row that stands in the way, in table and id order.
-        self.blockers: tuple[Blocker, ...] = tuple(blockers)
+        self.blockers: tuple[Blocking, ...] = tuple(blockers)

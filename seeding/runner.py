@@ -11,7 +11,7 @@ import dataclasses
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,17 +21,16 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy import exc as sa_exc
 
-from seeding import constraints, database, guard, ledger, tiles, variants, writer
+from seeding import auth, constraints, database, fit, guard, ledger, tiles, variants, writer
 from seeding.build import Built, build, check_unique_across_copies
-from seeding.errors import DatabaseError, ScenarioError, SeedingError
+from seeding.callbacks import Notify, Progress, Status, in_phase, writing_rows
+from seeding.catalog import Catalog, read_catalog
+from seeding.errors import DatabaseError, ScenarioError, SchemaError, SeedingError
+from seeding.identifiers import quote
 from seeding.plan import Plan, bound_setting, make_plan, max_rows_setting
 from seeding.scenario_file import Scenario, _node_at, display, error_at, load, locate
 from seeding.schema import APP_TABLES, Base
 from seeding.tiles import Shard
-
-Notify = Callable[[str], None]
-#: Called with how many more rows were written.
-Progress = Callable[[int], None]
 
 #: The most rows a tiled run writes, all its copies (and shards) together, unless
 #: SEED_MAX_TILED_ROWS says otherwise. The tile itself is bounded by SEED_MAX_ROWS.
@@ -53,6 +52,16 @@ class RunResult:
     seconds: float
     refs: dict[str, uuid.UUID | list[uuid.UUID]] = field(default_factory=dict)
     expect: dict[str, str] = field(default_factory=dict)
+    #: ``table.column`` the tool fills but the database lacks (not written).
+    absent: tuple[str, ...] = ()
+    #: Rows the app's triggers made because of the run's rows (recorded, reset with them).
+    app_made: dict[str, int] = field(default_factory=dict)
+    #: The slice written (``K/N``), when one was asked for.
+    shard: str | None = None
+    #: Whether the run took the tiled path (copies of one tile, streamed).
+    tiled: bool = False
+    #: Where the rows went (:func:`run_scenario` sets it).
+    target: database.Target | None = None
 
 
 @contextmanager
@@ -128,12 +137,75 @@ def is_tiled(name_or_path: str, shard: Shard | None = None) -> bool:
 
 def _open_run(
     connection: sa.Connection, *, wait: bool, notify: Notify | None, allow_remote: bool
-) -> None:
-    """Check where the connection went, take the run lock, create what is missing."""
+) -> Catalog:
+    """Check where the connection went, take the run lock, read the live schema.
+
+    A database of the tool's own (no Supabase ``auth`` schema) gets the app's tables it
+    lacks; on the app's own database nothing is created: what it lacks is reported by the
+    fit, before anything is written. Returns the live schema.
+    """
     guard.ensure_connection_writable(connection, allow_remote=allow_remote)
     ledger.hold_run_lock(connection, wait=wait, notify=notify)
-    Base.metadata.create_all(connection, checkfirst=True)
+    catalog = read_catalog(connection, LIVE_SCHEMAS)
+    if not catalog.has_schema("auth") and any(
+        catalog.table(table.name) is None for table in APP_TABLES
+    ):
+        Base.metadata.create_all(connection, checkfirst=True)
+        catalog = read_catalog(connection, LIVE_SCHEMAS)
     ledger.ensure(connection)
+    return catalog
+
+
+#: The schemas a run reads: the app's tables, and Supabase's auth users.
+LIVE_SCHEMAS = ("public", "auth")
+
+
+def _write_people(connection: sa.Connection, catalog: Catalog, rows: Sequence[Base],
+                  password: str, seed: int) -> dict[str, list[uuid.UUID]]:
+    """Write an auth user and an email identity for every seeded person; return their ids."""
+    users, identities = catalog.table("users", "auth"), catalog.table("identities", "auth")
+    assert users is not None
+    people = auth.people(rows)
+    if not people:
+        return {}
+    password_hash = auth.hash_password(password, seed)
+    writer.write_records(connection, users, [auth.user_row(p, password_hash) for p in people])
+    written = {"auth.users": [p.id for p in people]}
+    if identities is not None:
+        records = [auth.identity_row(p) for p in people]
+        writer.write_records(connection, identities, records)
+        written["auth.identities"] = [r["id"] for r in records]
+    return written
+
+
+def _app_made(connection: sa.Connection, catalog: Catalog, ours: Mapping[str, set[uuid.UUID]]
+              ) -> dict[str, list[uuid.UUID]]:
+    """Return the rows the app's triggers made in this transaction beside the run's own.
+
+    A trigger (the profile made for a new auth user, the analytics row of a completed session)
+    writes rows that point at the run's rows. Written in this transaction, they carry its id
+    as ``xmin``; recorded in the ledger, they are reset with the rows that made them.
+    """
+    written = set(ours)
+    made: dict[str, list[uuid.UUID]] = {}
+    for table in catalog.tables.values():
+        if table.schema != "public" or table.kind != "table":
+            continue
+        primary = table.primary_key
+        if primary is None or primary.columns != ("id",) or table.columns["id"].base_type != "uuid":
+            continue
+        targets = {f"{k.target_schema}.{k.target_table}" if k.target_schema != "public"
+                   else k.target_table for k in table.foreign_keys}
+        if not targets & written:
+            continue
+        ids = connection.execute(
+            sa.text(f"SELECT id FROM {quote(table.schema, table.name)} "
+                    "WHERE xmin = pg_current_xact_id()::xid")
+        ).scalars()
+        extra = [row_id for row_id in ids if row_id not in ours.get(table.name, ())]
+        if extra:
+            made[table.name] = sorted(extra)
+    return made
 
 
 def _refused(error: Exception) -> Exception:
@@ -159,8 +231,14 @@ def write_built(
     wait: bool = True,
     notify: Notify | None = None,
     allow_remote: bool = False,
+    user_password: str | None = None,
 ) -> RunResult:
     """Write a built scenario in one transaction, replacing earlier runs of it.
+
+    The live schema is read first and the rows fitted to it (:mod:`seeding.fit`): what does
+    not fit is one error before anything is written. On Supabase (an ``auth`` schema) every
+    seeded person gets an auth user that can sign in with ``user_password``
+    (:mod:`seeding.auth`), and rows the app's triggers make are recorded with the run's.
 
     The write guard checks where the engine's connection went before anything is written;
     ``allow_remote`` lifts it, for a caller that created the database itself.
@@ -173,23 +251,33 @@ def write_built(
     started = time.perf_counter()
     run_id = uuid.uuid4()
     ids = [row.id for row in built.rows]  # type: ignore[attr-defined]
+    password = auth.user_password(user_password)
     try:
         with engine.begin() as connection:
-            _open_run(connection, wait=wait, notify=notify, allow_remote=allow_remote)
+            catalog = _open_run(connection, wait=wait, notify=notify, allow_remote=allow_remote)
+            fitted = fit.fit(catalog, built.rows)
             replaced = ledger.delete_runs(
                 connection, ledger.runs_to_replace(connection, plan.scenario, ids)
             )
-            counts = writer.write(connection, built.rows)
-            ledger.record(
-                connection, run_id, plan.scenario, plan.seed, plan.scale,
-                ((row.__table__.name, row.id) for row in built.rows),  # type: ignore[attr-defined]
-            )
+            people = (_write_people(connection, catalog, built.rows, password, plan.seed)
+                      if fitted.auth else {})
+            counts = {table: len(ids) for table, ids in people.items()}
+            counts |= writer.write(connection, built.rows, fitted)
+            ours: dict[str, set[uuid.UUID]] = {t: set(i) for t, i in people.items()}
+            for row in built.rows:
+                ours.setdefault(row.__table__.name, set()).add(row.id)  # type: ignore[attr-defined]
+            made = _app_made(connection, catalog, ours) if fitted.auth else {}
+            entries = [(t, i) for t, ids_ in people.items() for i in ids_]
+            entries += [(row.__table__.name, row.id) for row in built.rows]  # type: ignore[attr-defined]
+            entries += [(t, i) for t, ids_ in made.items() for i in ids_]
+            ledger.record(connection, run_id, plan.scenario, plan.seed, plan.scale, entries)
     except Exception as error:
         raise _refused(error) from None
     return RunResult(
         run_id=run_id, scenario=plan.scenario, seed=plan.seed, scale=plan.scale, now=plan.now,
         counts=counts, replaced=replaced, seconds=time.perf_counter() - started,
-        refs=built.ref_ids(), expect=dict(plan.expect),
+        refs=built.ref_ids(), expect=dict(plan.expect), absent=fitted.absent,
+        app_made={table: len(ids_) for table, ids_ in made.items()},
     )
 
 
@@ -358,7 +446,18 @@ def write_tiled(
         with variants.Builds(tiled.path, plan.seed, [v for v in blocks if v != 0]) as pending:
             with engine.begin() as connection:
                 # Shards of one split started together take turns, each in its own transaction.
-                _open_run(connection, wait=wait, notify=notify, allow_remote=allow_remote)
+                catalog = _open_run(
+                    connection, wait=wait, notify=notify, allow_remote=allow_remote
+                )
+                if catalog.table("users", "auth") is not None:
+                    # The bulk path copies encoded tiles; it does not yet fit them to the app's
+                    # schema or make auth users: refuse rather than write half a run.
+                    raise SchemaError(
+                        f"scenario {plan.scenario} is tiled (the bulk path), which cannot yet "
+                        "write to a Supabase database (this one has auth.users): its rows "
+                        "would have no auth users; seed a scenario without `tiles:` "
+                        "(baseline, diverse) there, or the tool's own schema for load"
+                    )
                 replace = (
                     ledger.shards_to_replace(
                         connection, plan.scenario, seed=plan.seed, scale=plan.scale, shard=shard
@@ -391,31 +490,46 @@ def write_tiled(
 def run_scenario(
     name_or_path: str,
     *,
-    database_url: str | guard.Endpoint,
+    database_url: str | guard.Endpoint | database.Target | None = None,
     seed: int | None = None,
     scale: float = 1.0,
     shard: Shard | str | None = None,
     wait: bool = True,
     notify: Notify | None = None,
     progress: Progress | None = None,
+    status: Status | None = None,
     allow_remote: bool = False,
+    user_password: str | None = None,
     max_rows: int | None = None,
 ) -> RunResult:
     """Seed a database with a scenario: the library call behind ``seed scenario``.
 
+    The scenario is loaded, checked and built before anything connects; a wrong one is an
+    error with nothing written, and, with no database named, no server started.
+
     Args:
         name_or_path: A shipped scenario's name, or a path to a scenario file.
-        database_url: The database (``postgres://`` or ``postgresql://``), or its endpoint.
+        database_url: The database (``postgres://`` or ``postgresql://``), its endpoint, or a
+            :class:`~seeding.database.Target`. None: as ``seed`` chooses
+            (``SEED_DATABASE_URL``, else the embedded server), once the scenario is built.
         seed: The run's seed (default: the scenario's).
         scale: Multiplies the step counts (a tiled scenario: its copies); quotas are kept.
         shard: ``K/N`` or a Shard: write only that slice of a tiled scenario.
         wait: When another run holds the lock, wait for it (else fail at once).
         notify: Called with a line to show the user (e.g. that the run is waiting).
         progress: Called with how many more rows a tiled run wrote.
+        status: Shown each phase ("checking and building the scenario", "writing N rows")
+            while it runs, and a tiled run's rows as they are written.
         allow_remote: Write even to a host that is neither local nor in ``SEED_ALLOW_HOSTS``
             (for a caller that created the database itself, as the pytest plugin does).
+        user_password: The password of the seeded Supabase users (default:
+            ``SEED_USER_PASSWORD``, else :data:`seeding.auth.DEFAULT_PASSWORD`).
         max_rows: The most rows built in memory (a tiled scenario: its tile); default
             ``$SEED_MAX_ROWS``, else 5,000,000.
+
+    Returns:
+        What was written, where (``target``), and the scenario's ``expect`` targets, which
+        :func:`seeding.measure.measure_targets` checks.
 
     Raises:
         ScenarioError: When the scenario is wrong (nothing is written).
@@ -425,27 +539,36 @@ def run_scenario(
 
     """
     started = time.perf_counter()
-    endpoint = database.endpoint_of(database_url)
-    if not allow_remote:
-        guard.ensure_writable(endpoint)
     if isinstance(shard, str):
         shard = Shard.parse(shard)
-    engine = None
-    try:
+    given = None if database_url is None else database.target_of(database_url)
+    if given is not None and not allow_remote:
+        guard.ensure_writable(given.endpoint)
+    with in_phase(status, "checking and building the scenario"):
+        tiled = None
         if is_tiled(name_or_path, shard):
             tiled = prepare_tiled(
                 name_or_path, seed=seed, scale=scale, shard=shard or tiles.WHOLE,
                 max_rows=max_rows,
             )
-            engine = database.engine_for(endpoint)
-            result = write_tiled(engine, tiled, wait=wait, notify=notify, progress=progress,
-                                 allow_remote=allow_remote)
         else:
             plan, built = prepare(name_or_path, seed=seed, scale=scale, max_rows=max_rows)
-            engine = database.engine_for(endpoint)
-            result = write_built(engine, plan, built, wait=wait, notify=notify,
-                                 allow_remote=allow_remote)
+    target = given or database.resolve()
+    if given is None and not allow_remote:
+        guard.ensure_writable(target.endpoint)
+    engine = database.engine_for(target.endpoint)
+    try:
+        if tiled is not None:
+            with writing_rows(status, tiled.rows, progress) as advance:
+                result = write_tiled(engine, tiled, wait=wait, notify=notify, progress=advance,
+                                     allow_remote=allow_remote)
+        else:
+            with in_phase(status, f"writing {len(built.rows):,} rows"):
+                result = write_built(engine, plan, built, wait=wait, notify=notify,
+                                     allow_remote=allow_remote, user_password=user_password)
     finally:
-        if engine is not None:
-            engine.dispose()
-    return dataclasses.replace(result, seconds=time.perf_counter() - started)
+        engine.dispose()
+    return dataclasses.replace(
+        result, seconds=time.perf_counter() - started, target=target, tiled=tiled is not None,
+        shard=None if shard is None else str(shard),
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -143,3 +144,55 @@ def app_db_live(make_database: Callable[[], str]) -> str:
     url = make_database()
     create_app_shape(url, live=True)
     return url
+
+
+#: The fixtures every database fixture reaches: this suite's server, and the plugin's.
+SERVER_FIXTURES = frozenset({"pg_server_url", "seed_database_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``database`` every test whose fixtures reach a PostgreSQL server.
+
+    The fixtures counted are the test's own (their closure), and a fixture a parameter names
+    (a test or fixture that calls ``request.getfixturevalue(param)``). A test that starts a
+    server some other way (a subprocess, an inner pytest session) says so itself with
+    ``@pytest.mark.database``. ``pytest -m "not database"`` runs the rest.
+    """
+    for item in items:
+        named = set(getattr(item, "fixturenames", ()))
+        if isinstance(item, pytest.Function) and hasattr(item, "callspec"):
+            named |= {v for v in item.callspec.params.values() if isinstance(v, str)}
+        if _reaches_server(item, named, set()):
+            item.add_marker(pytest.mark.database)
+
+
+def _reaches_server(item: pytest.Item, names: Iterable[str], seen: set[str]) -> bool:
+    """Return whether any of the fixtures named, or a fixture they need, is a server's."""
+    for name in names:
+        if name in SERVER_FIXTURES:
+            return True
+        if name in seen:
+            continue
+        seen.add(name)
+        for definition in item.session._fixturemanager.getfixturedefs(name, item) or ():
+            if _reaches_server(item, definition.argnames, seen):
+                return True
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_server(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail a test not marked ``database`` that would start the embedded server in-process."""
+    if request.node.get_closest_marker("database") is not None:
+        return
+    test = request.node.nodeid
+
+    def refuse(*args: object, **kwargs: object) -> NoReturn:
+        raise AssertionError(
+            f"{test} starts the embedded PostgreSQL: give it a database fixture (pg_url, "
+            "new_database, ...) or mark it @pytest.mark.database"
+        )
+
+    monkeypatch.setattr(embedded, "start", refuse)

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import psycopg
 
@@ -43,6 +44,12 @@ NO_WAIT_MESSAGE = (
 
 def seed(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "seeding.cli", *arguments]
+
+
+def forward(stream: IO[str], into: queue.Queue[str]) -> None:
+    """Put every line of a child's stream into a queue, as it comes."""
+    for line in stream:
+        into.put(line)
 
 
 def environment() -> dict[str, str]:
@@ -84,9 +91,7 @@ def test_a_run_waits_for_the_lock_then_succeeds(new_database: str) -> None:
         try:
             assert process.stderr is not None
             stderr = process.stderr
-            threading.Thread(
-                target=lambda: [lines.put(line) for line in stderr], daemon=True
-            ).start()
+            threading.Thread(target=forward, args=(stderr, lines), daemon=True).start()
             line = lines.get(timeout=120)
             assert line == (
                 "another seed run is writing to this database; waiting for it to finish...\n"
@@ -127,9 +132,7 @@ def test_two_runs_started_together_both_complete_without_mixing(
             for process in processes:
                 stderr = process.stderr
                 assert stderr is not None
-                threading.Thread(
-                    target=lambda s=stderr: [waiting.put(line) for line in s], daemon=True
-                ).start()
+                threading.Thread(target=forward, args=(stderr, waiting), daemon=True).start()
             lines = [waiting.get(timeout=120) for _ in processes]
             assert all("waiting for it to finish" in line for line in lines), lines
         except BaseException:

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from seeding import database
+from seeding import database, guard
 from seeding.errors import ConfigurationError
 
 
@@ -53,7 +53,7 @@ def test_an_engine_s_url_gives_the_same_connection_and_hides_the_password(
     finally:
         engine.dispose()
         again.dispose()
-    url = database.sqlalchemy_url(database.guard.read("postgresql://u:s3cret@h/d"))
+    url = database.sqlalchemy_url(guard.read("postgresql://u:s3cret@h/d"))
     assert "s3cret" not in url.render_as_string(hide_password=True)
 
 

@@ -15,7 +15,7 @@ def build(seed: int) -> list[tuple[str, tuple[object, ...]]]:
         for trait in ("completed", "pending", "cancelled_after_assignment", "expired"):
             SessionRequestFactory.build_batch(25, **{trait: True})
         MechanicFactory.build_batch(10, incomplete=True)
-    return [(row.__table__.name, writer.row_values(row)) for row in rows]  # type: ignore[attr-defined]
+    return [(row.__table__.name, writer.row_values(row)) for row in rows]  # type: ignore[attr-defined, arg-type]
 
 
 def dump(engine: sa.Engine) -> list[tuple[object, ...]]:

@@ -9,6 +9,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from seeding import embedded
 
 STARTS_AND_WAITS = """
@@ -21,6 +23,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.database  # its child starts an embedded server
 def test_the_server_of_a_killed_process_is_stopped_and_its_folder_removed() -> None:
     prefix = f"seed-sweep-test-{uuid.uuid4().hex[:8]}-"
     command = [sys.executable, "-c", STARTS_AND_WAITS, prefix]

@@ -5,9 +5,9 @@ import seeding
 
 SEEDING_API = {
     "ConfigurationError", "DatabaseError", "FactoryRuleError", "ResetBlockedError",
-    "ScenarioError", "SchemaError", "SeedingError", "Endpoint", "Target", "apply_fixes",
-    "build_report", "create_schema", "diagnose", "engine_for", "ensure_writable",
-    "normalize_url", "reset_database", "resolve", "run_scenario",
+    "ScenarioError", "SchemaError", "SchemaMismatchError", "SeedingError", "Endpoint",
+    "Target", "apply_fixes", "build_report", "create_schema", "diagnose", "engine_for",
+    "ensure_writable", "normalize_url", "reset_database", "resolve", "run_scenario",
 }
 
 

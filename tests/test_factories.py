@@ -71,7 +71,7 @@ def test_every_rule_holds_over_hundreds_of_rows(engine: sa.Engine) -> None:
     build_and_write(engine, make)
     assert broken(engine) == {}
     with engine.connect() as c:
-        counts = dict(
+        counts: dict[str, int] = dict(
             c.execute(sa.text("SELECT status, count(*) FROM session_requests GROUP BY 1")).all()
         )
         assert counts == {
@@ -146,7 +146,7 @@ def test_an_independent_mechanic_owns_a_one_person_workshop() -> None:
     factories.reseed(3)
     with factories.collect() as rows:
         mechanic = MechanicFactory.build(independent=True)
-    workshop = next(r for r in rows if r.__class__.__name__ == "Organization")
+    workshop: Any = next(r for r in rows if r.__class__.__name__ == "Organization")
     assert mechanic.workshop_id == workshop.id
     assert mechanic.account_type == "individual_mechanic"
     assert workshop.mechanic_capacity == 1
@@ -228,7 +228,7 @@ def test_a_trait_turned_on_by_another_trait_still_takes_effect() -> None:
     # on must not be, or the explicit "off" would win over the other trait.
     class UnverifiedShopFactory(WorkshopFactory):
         class Params:
-            new_signup = factory.Trait(pending_verification=True)
+            new_signup = factory.Trait(pending_verification=True)  # type: ignore[no-untyped-call]
 
     with factories.collect():
         shop = UnverifiedShopFactory.build(new_signup=True)

@@ -66,6 +66,7 @@ def test_pgpassword_is_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "env-s3cret" not in result.output
 
 
+@pytest.mark.database  # `seed db create` starts an embedded server
 def test_the_embedded_server_ignores_every_variable_that_could_redirect_it(
     tmp_path: Path,
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -22,7 +24,7 @@ TO_ROW_PER_ID = """
 """
 
 
-def one(url: str, sql: str) -> object:
+def one(url: str, sql: str) -> Any:
     with psycopg.connect(url) as c:
         row = c.execute(sql).fetchone()
     assert row is not None

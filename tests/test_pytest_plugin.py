@@ -401,6 +401,7 @@ def test_nothing_is_started_for_tests_that_use_no_seed_fixture(
     pytester.runpytest_subprocess(f"--seed-database-url={FLAG_URL}").assert_outcomes(passed=1)
 
 
+@pytest.mark.database  # the inner session starts an embedded server
 def test_the_default_is_an_embedded_server_for_the_session_stopped_at_its_end(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -435,7 +436,7 @@ def test_the_default_is_an_embedded_server_for_the_session_stopped_at_its_end(
         psycopg.connect(url, connect_timeout=3)
     # Its data folder (where its socket was) was a fresh folder of the system's temp, and is
     # gone: not under pytest's tmp_path, which another pytest session closes to its server.
-    data_dir = Path(psycopg.conninfo.conninfo_to_dict(url)["host"])
+    data_dir = Path(str(psycopg.conninfo.conninfo_to_dict(url)["host"]))
     assert data_dir.parent.name.startswith("seed-postgres-")
     assert pytester.path not in data_dir.parents
     assert not data_dir.parent.exists()

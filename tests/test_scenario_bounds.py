@@ -286,7 +286,8 @@ def test_each_file_is_parsed_once_per_run(monkeypatch: pytest.MonkeyPatch) -> No
     runner.prepare(name)
     assert len(parsed) <= 2  # child.yaml and baseline.yaml, once each
     Path(name).write_text("description: changed\nsteps:\n  - create: workshop\n")
-    assert [s.factory for s in runner.prepare(name)[0].steps] == ["workshop"]  # read again
+    steps = runner.prepare(name)[0].steps
+    assert [s.factory for s in steps] == ["workshop"]  # type: ignore[union-attr]  # read again
 
 
 # --- the last-resort guard ----------------------------------------------------------------------

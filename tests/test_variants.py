@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -27,7 +29,7 @@ def test_the_child_builds_the_rows_a_thread_would(tile_file: str) -> None:
 def test_without_a_child_the_variants_are_built_in_a_thread(
     tile_file: str, monkeypatch: pytest.MonkeyPatch, python: str
 ) -> None:
-    monkeypatch.setattr(variants.sys, "executable", python)
+    monkeypatch.setattr(sys, "executable", python)  # the sys variants reads
     with variants.Builds(tile_file, 11, [1, 2]) as builds:
         assert not builds.in_child
         assert builds.result(2) == variants.build_variant(tile_file, 11, 2)
@@ -36,8 +38,10 @@ def test_without_a_child_the_variants_are_built_in_a_thread(
 def test_a_child_that_stops_early_leaves_the_rest_to_a_thread(
     tile_file: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def exits_at_once(*args: object) -> tuple[subprocess.Popen[bytes], object]:
-        child, pipe = original(*args)
+    def exits_at_once(
+        path: str, seed: int, order: Sequence[int]
+    ) -> tuple[subprocess.Popen[bytes] | None, BinaryIO | None]:
+        child, pipe = original(path, seed, order)
         assert child is not None
         child.kill()
         return child, pipe
