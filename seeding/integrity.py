@@ -70,11 +70,25 @@ class _ByName:
 BY_NAME: TableReader = _ByName()
 
 
-def _geo(table: str, reader: TableReader = BY_NAME) -> str:
+#: The tables whose emails are checked, each row once: a mechanic's profile repeats the
+#: mechanic's email (on the app's database its auth trigger writes one), so only customers'.
+_EMAIL_OWNERS = (
+    ("profiles", "WHERE role = 'customer'"),
+    ("mechanics", ""),
+    ("organizations", ""),
+)
+
+
+def _geo(table: str, reader: TableReader = BY_NAME, *, also: str = "",
+         only: str = "true") -> str:
+    """Return the rows of ``table`` (those ``only`` admits) whose geography disagrees.
+
+    ``also`` is one more condition that breaks the rule (a missing address).
+    """
     return f"""
         SELECT t.id FROM {reader.rel(table, "t")}
         LEFT JOIN (VALUES {sql_city_values()}) AS c(name, province, lat, lon) ON c.name = t.city
-        WHERE t.city IS NULL OR t.province IS NULL OR t.postal_code IS NULL
+        WHERE ({only}) AND (t.city IS NULL OR t.province IS NULL OR t.postal_code IS NULL
            OR t.latitude IS NULL OR t.longitude IS NULL
            OR c.name IS NULL OR c.province <> t.province
            OR NOT {sql_postal_prefix_matches('t.postal_code', 't.province')}
@@ -82,6 +96,7 @@ def _geo(table: str, reader: TableReader = BY_NAME) -> str:
            OR 6371 * 2 * asin(sqrt(power(sin(radians(t.latitude - c.lat) / 2), 2)
               + cos(radians(c.lat)) * cos(radians(t.latitude))
               * power(sin(radians(t.longitude - c.lon) / 2), 2))) > {CITY_RADIUS_KM + 1}
+           {f"OR {also}" if also else ""})
     """
 
 
@@ -244,19 +259,18 @@ def _rule_sql(reader: TableReader) -> dict[str, tuple[str, tuple[str, ...]]]:
     mechanics, sessions = reader.rel("mechanics"), reader.rel("sessions")
     mechanics_m, organizations_o = reader.rel("mechanics", "m"), reader.rel("organizations", "o")
     return {
+        # Customers only: on the app's database a mechanic's profile (its auth trigger's)
+        # has no address, and is no customer.
         "customer geography agrees": (
-            _geo("profiles", reader) + " OR t.address_line1 IS NULL",
-            _columns("profiles", *geo, "address_line1"),
+            _geo("profiles", reader, also="t.address_line1 IS NULL", only="t.role = 'customer'"),
+            _columns("profiles", *geo, "address_line1", "role"),
         ),
         "workshop geography agrees": (
-            _geo("organizations", reader) + " OR t.address IS NULL",
+            _geo("organizations", reader, also="t.address IS NULL"),
             _columns("organizations", *geo, "address"),
         ),
         "complete mechanic geography agrees": (
-            _geo("mechanics", reader).replace(
-                "WHERE", "WHERE t.profile_completion_score >= 80 AND (", 1
-            )
-            + ")",
+            _geo("mechanics", reader, only="t.profile_completion_score >= 80"),
             _columns("mechanics", *geo, "profile_completion_score"),
         ),
         "complete mechanic profile": (
@@ -296,14 +310,14 @@ def _rule_sql(reader: TableReader) -> dict[str, tuple[str, tuple[str, ...]]]:
             "\nUNION ALL\n".join(
                 # OFFSET 0 keeps the subquery: the domain is computed once per row, not per test.
                 f"SELECT id FROM (SELECT id, {sql_email_domain('email')} AS domain "
-                f"FROM {reader.rel(table)} OFFSET 0) t "
+                f"FROM {reader.rel(table)} {only} OFFSET 0) t "
                 f"WHERE NOT {sql_reserved_domain('domain')}"
-                for table in ("profiles", "mechanics", "organizations")
+                for table, only in _EMAIL_OWNERS
             ),
             tuple(
                 column
-                for table in ("profiles", "mechanics", "organizations")
-                for column in _columns(table, "id", "email")
+                for table, only in _EMAIL_OWNERS
+                for column in _columns(table, "id", "email", *(("role",) if only else ()))
             ),
         ),
         "request timestamps in order": (_REQUEST, ()),

@@ -8,6 +8,7 @@ live staging one (``app_db_live``: text statuses, ``sessions.mechanic_id`` → m
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,6 +122,15 @@ def test_baseline_on_the_app_s_database(shape: str, request: pytest.FixtureReque
 
 def test_a_signed_in_customer_sees_only_their_own_rows(app_ready: str) -> None:
     run_scenario("diverse", database_url=app_ready, user_password=PASSWORD)
+    # The mechanics' profiles the auth trigger made are no customers: no rule counts them.
+    from typer.testing import CliRunner
+
+    from seeding.cli import app
+
+    report = CliRunner().invoke(app, ["report", "--db", app_ready, "--format", "json"])
+    assert report.exit_code == 0, report.output
+    rules = {rule["rule"]: rule["violations"] for rule in json.loads(report.output)["integrity"]}
+    assert rules["customer geography agrees"] == 0
     with psycopg.connect(app_ready) as connection:
         customers = connection.execute(
             "SELECT p.id, (SELECT count(*) FROM vehicles v WHERE v.user_id = p.id), "
