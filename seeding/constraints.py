@@ -16,14 +16,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from psycopg import sql
 
-from seeding.identifiers import execute, identifier, shown
+from seeding.catalog import read_catalog
+from seeding.identifiers import execute, identifier
 from seeding.schema import APP_TABLES
 
 #: Bulk statements of at least this many rows set the foreign keys aside.
 BULK_ROWS = 10_000
 
-#: The app's tables, schema-qualified (as text for ``to_regclass``).
-APP = tuple(shown("public", table.name) for table in APP_TABLES)
+#: The app's tables, as (schema, table).
+APP = tuple(("public", table.name) for table in APP_TABLES)
 
 
 @dataclass(frozen=True)
@@ -39,22 +40,26 @@ class ForeignKey:
     definition: str
 
 
-def drop_foreign_keys(connection: sa.Connection, tables: Sequence[str] = APP) -> list[ForeignKey]:
-    """Drop the foreign keys of these tables (``schema.name``); return them to add back."""
-    keys = [
-        ForeignKey(schema=schema, table=table, name=name, definition=definition)
-        for schema, table, name, definition in connection.execute(
-            sa.text(
-                "SELECT n.nspname::text, t.relname::text, c.conname::text, "
-                "pg_get_constraintdef(c.oid) "
-                "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
-                "JOIN pg_namespace n ON n.oid = t.relnamespace "
-                "WHERE c.contype = 'f' AND c.conrelid = ANY("
-                "SELECT to_regclass(n) FROM unnest(CAST(:tables AS text[])) n) ORDER BY 1, 2, 3"
-            ),
-            {"tables": list(tables)},
-        ).all()
-    ]
+def drop_foreign_keys(
+    connection: sa.Connection, tables: Sequence[tuple[str, str]] = APP
+) -> list[ForeignKey]:
+    """Drop the foreign keys of these tables (schema, table); return them to add back.
+
+    The keys are read from the live catalog (:mod:`seeding.catalog`), in schema, table and
+    name order.
+    """
+    wanted = set(tables)
+    catalog = read_catalog(connection, sorted({schema for schema, _ in wanted}))
+    keys = sorted(
+        (
+            ForeignKey(schema=key.schema, table=key.table, name=key.name,
+                       definition=key.definition)
+            for table in catalog.tables.values()
+            if (table.schema, table.name) in wanted
+            for key in table.foreign_keys
+        ),
+        key=lambda key: (key.schema, key.table, key.name),
+    )
     for key in keys:
         execute(
             connection,
