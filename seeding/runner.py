@@ -464,7 +464,9 @@ def write_tiled(
                     )
                     if shard else ledger.runs_to_replace(connection, plan.scenario, [])
                 )
-                keys = constraints.drop_foreign_keys(connection, (*constraints.APP, ledger.BLOCKS))
+                keys = constraints.drop_foreign_keys(
+                    connection, (*constraints.APP, (ledger.SCHEMA, ledger.blocks.name))
+                )
                 replaced = ledger.delete_runs(connection, replace)
                 ledger.start_run(connection, run_id, plan.scenario, plan.seed, plan.scale, shard)
                 encoder = tiles.Encoder(connection)
