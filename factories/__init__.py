@@ -4,6 +4,7 @@
 persists through the session bound with :func:`bind` (or the ``seed_session`` fixture).
 """
 
+from factories.assignments import SessionAssignmentFactory
 from factories.base import new_uuid
 from factories.context import AUDIT_NOW, Clock, bind, clock, collect, current_clock, reseed
 from factories.customers import CustomerFactory, VehicleFactory
@@ -17,6 +18,7 @@ __all__ = [
     "Clock",
     "CustomerFactory",
     "MechanicFactory",
+    "SessionAssignmentFactory",
     "SessionFactory",
     "SessionRequestFactory",
     "VehicleFactory",

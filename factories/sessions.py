@@ -9,6 +9,7 @@ from typing import Any
 
 import factory
 
+from factories.assignments import automatic_status
 from factories.base import BaseFactory
 from factories.context import current_clock, rng
 from factories.customers import CustomerFactory
@@ -74,6 +75,12 @@ class SessionFactory(BaseFactory):
 
     A customer has at most one open session (pending, waiting, live or scheduled) in the app;
     the scenario builder keeps that over all its rows (see :meth:`opens_session`).
+
+    A session gets the assignment the mechanic queue reads it by
+    (:func:`factories.assignments.automatic_status`): queued for all mechanics when it is
+    pending or waiting without a mechanic, its mechanic's accepted one when it is pending,
+    waiting or live with one. Pass ``assignment_status=`` to give it another one (any status
+    of ``session_assignments``), or ``None`` for none.
     """
 
     class Meta:
@@ -84,6 +91,9 @@ class SessionFactory(BaseFactory):
         mechanic = factory.SubFactory(MechanicFactory)
         ends_before = None
         priority_broadcast = False
+        assignment_status = factory.LazyAttribute(
+            lambda o: automatic_status(o.status, o.mechanic_id is not None)
+        )
 
     type = factory.LazyFunction(lambda: rng().choice(SESSION_TYPES))
     status = "completed"
@@ -114,6 +124,23 @@ class SessionFactory(BaseFactory):
         else None
     )
     metadata_ = factory.LazyAttribute(_metadata)
+    # The session's assignment, made after it (see factories.assignments).
+    assignment = factory.Maybe(
+        "assignment_status",
+        yes_declaration=factory.RelatedFactory(
+            "factories.assignments.SessionAssignmentFactory",
+            factory_related_name="session",
+            status=factory.SelfAttribute("..assignment_status"),
+            automatic=True,
+            # The session's mechanic, if it has one; else a broadcast.
+            mechanic=factory.LazyAttribute(
+                lambda a: a.factory_parent.mechanic
+                if a.factory_parent.mechanic_id is not None
+                else None
+            ),
+        ),
+        no_declaration=None,
+    )
 
     @classmethod
     def opens_session(cls, kwargs: Mapping[str, Any]) -> bool:

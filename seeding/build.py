@@ -125,12 +125,22 @@ def _matches(row: Any, where: Mapping[str, Any]) -> bool:
 
 
 class _Picker:
-    """Chooses related rows from a set, spreading them evenly in a seeded order."""
+    """Chooses related rows from a set, spreading them evenly and independently, seeded.
+
+    Each relation (a pick: its kind, group and condition) goes over its candidates in passes,
+    each candidate once a pass, so the rows are spread evenly: 50 requests over 15 mechanics
+    give each 3 or 4. Each pass after the first is a fresh order drawn from the relation's
+    own generator; with one order for every pass, two relations with as many candidates
+    would move in lockstep (15 requests over 3 customers and 3 mechanics: each customer
+    always with the same mechanic). The first pass is the order the step's generator draws.
+    """
 
     def __init__(self, built: Built, rng: random.Random) -> None:
         self.built = built
         self.rng = rng
         self.cycles: dict[tuple[Any, ...], list[Base]] = {}
+        #: Each relation's generator of the orders of its passes after the first.
+        self.orders: dict[tuple[Any, ...], random.Random] = {}
         self.positions: dict[tuple[Any, ...], int] = defaultdict(int)
 
     def candidates(
@@ -142,7 +152,7 @@ class _Picker:
 
     def pick(self, kind: str, pick: Pick, where_text: str, extra: Mapping[str, Any] | None = None,
              exclude_none: str | None = None, avoid: Mapping[Any, Any] | None = None) -> Base:
-        """Return the next row of the pick's seeded cycle; skip those whose id is in ``avoid``.
+        """Return the next row of the pick's seeded passes; skip those whose id is in ``avoid``.
 
         Raises:
             ScenarioError: When no row matches, or every row that does is to be avoided (the
@@ -150,7 +160,7 @@ class _Picker:
 
         """
         key = (kind, pick.any, pick.ref, tuple(sorted((k, str(v)) for k, v in pick.where.items())),
-               tuple(sorted((extra or {}).items())), exclude_none)
+               tuple(sorted((k, str(v)) for k, v in (extra or {}).items())), exclude_none)
         if key not in self.cycles:
             found = self.candidates(kind, pick, extra)
             if exclude_none:
@@ -165,10 +175,17 @@ class _Picker:
                 )
             self.rng.shuffle(found)
             self.cycles[key] = found
+            # Seeded by the relation and its first order (itself drawn from the step's seed),
+            # never by the step's generator: the other draws of the step stay as they were.
+            ids = ",".join(str(row.id) for row in found)  # type: ignore[attr-defined]
+            self.orders[key] = random.Random(f"{key!r}:{ids}")
         rows = self.cycles[key]
-        for _ in range(len(rows)):
+        # The rest of this pass, then a whole pass: every row is tried at least once.
+        for _ in range(2 * len(rows)):
             position = self.positions[key]
             self.positions[key] += 1
+            if position and position % len(rows) == 0:  # a new pass, in an order of its own
+                self.orders[key].shuffle(rows)
             row = rows[position % len(rows)]
             if not avoid or row.id not in avoid:  # type: ignore[attr-defined]
                 return row

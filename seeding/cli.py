@@ -2,22 +2,70 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from functools import wraps
 from importlib.metadata import version
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from seeding import callbacks, database, doctor, embedded, guard, measure, report, reset, targets
 from seeding.errors import Blocking, ResetBlockedError, SeedingError
 
+#: The exit code a command has earned once its work is done (a run committed, a report
+#: measured): what it exits with when its output is cut after that. None while work is under way.
+_OUTCOME: ContextVar[int | None] = ContextVar("seed_outcome", default=None)
+
+
+class _Edge(TyperGroup):
+    """The ``seed`` group, where click's own handling of the process's end is replaced.
+
+    A bad option value or a missing argument is one line on stderr and exit 2, not click's
+    usage block and box; a stdout closed by its reader (``seed scenario diverse | head -3``)
+    ends the command with the exit code its work earned, not click's silent exit 1.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:  # a caller that handles click's exceptions itself
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.TyperException as error:  # click's: a bad value, an unknown option, ...
+            code = _usage_error(error)
+        except typer.Abort:  # Ctrl-D at a prompt
+            _say("aborted")
+            code = 1
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx: Any) -> Any:
+        token = _OUTCOME.set(None)
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _output_cut()
+        finally:
+            _OUTCOME.reset(token)
+
+
 app = typer.Typer(
     name="seed",
+    cls=_Edge,
     help="Coherent test data for the mechanic marketplace's PostgreSQL (Supabase) database.",
     no_args_is_help=True,
     add_completion=False,
@@ -45,6 +93,61 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """Return a count with its noun, singular or plural: "1 row", "2 rows", "1,204 rows"."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
+def _say(line: str) -> None:
+    """Print one line to stderr, unless stderr is closed too."""
+    try:
+        typer.echo(line, err=True)
+    except OSError:
+        pass
+
+
+def _usage_error(error: typer.TyperException) -> int:
+    """Print click's error about the command line as one line; return its exit code (2)."""
+    message = error.format_message()
+    # Typer's own test, without importing the class: with no arguments, the help was shown.
+    if type(error).__name__ == "NoArgsIsHelpError":
+        if message.strip():
+            typer.echo(message)
+        return error.exit_code
+    message = " ".join(message.split()).rstrip(".")
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(error, "ctx", None)
+    hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+    _say(f"error: {guard.redact(message)}{hint}")
+    return error.exit_code
+
+
+def _settle(code: int = 0) -> int:
+    """Record the exit code the command's work has earned; return it.
+
+    Called once the work is done (committed, measured): from then on, a stdout closed by its
+    reader cuts only the output, and the command still exits with this code.
+    """
+    _OUTCOME.set(code)
+    return code
+
+
+def _output_cut() -> NoReturn:
+    """End a command whose stdout its reader closed: with the code its work earned, else 1."""
+    try:  # what is still buffered, and every later write, goes nowhere, silently
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+    outcome = _OUTCOME.get()
+    if outcome is None:
+        _say(
+            "error: the output was closed before the command was done; it stopped there, and "
+            "nothing it had under way was committed"
+        )
+        raise typer.Exit(1)
+    raise typer.Exit(outcome)
+
+
 def clean_errors(command: F) -> F:
     """Turn a SeedingError raised by the library into one line on stderr and its exit code."""
 
@@ -60,7 +163,11 @@ def clean_errors(command: F) -> F:
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"seed {version('seeding')}")
+        try:
+            typer.echo(f"seed {version('seeding')}")
+        except BrokenPipeError:  # parsed before any command runs, so not caught by _Edge
+            _settle(0)
+            _output_cut()
         raise typer.Exit()
 
 
@@ -89,9 +196,10 @@ def db_create(db: DbOption = None) -> None:
     """Create the app's tables that are missing; safe to run again."""
     target = database.resolve(db)
     created = database.create_tables(target)
+    _settle(0)
     typer.echo(f"database: {_where(target)}")
     if created:
-        typer.echo(f"created {len(created)} tables: {', '.join(created)}")
+        typer.echo(f"created {counted(len(created), 'table')}: {', '.join(created)}")
     else:
         typer.echo("all tables present; nothing changed")
 
@@ -101,6 +209,7 @@ def db_create(db: DbOption = None) -> None:
 def db_url(db: DbOption = None) -> None:
     """Print the database's URL (password masked), starting the embedded server if needed."""
     target = database.resolve(db)
+    _settle(0)
     typer.echo(target.display_url)
 
 
@@ -146,12 +255,13 @@ def db_doctor(
         typer.echo(f"applying: {statement}")
 
     diagnosis = doctor.check_database(target, apply=apply, before=before)
+    problems, notes = diagnosis.problems, diagnosis.notes
+    _settle(1 if problems else 0)
     if not applying:
         typer.echo(f"database: {_where(target)}")
-    problems, notes = diagnosis.problems, diagnosis.notes
     for heading, found in (("problem", problems), ("note", notes)):
         if found:
-            typer.echo(f"{len(found)} {heading}{'' if len(found) == 1 else 's'}:")
+            typer.echo(f"{counted(len(found), heading)}:")
         for problem in found:
             typer.echo(f"- {problem.message}")
             for line in (problem.fix_sql or "").splitlines():
@@ -170,7 +280,9 @@ def db_doctor(
 def db_stop() -> None:
     """Stop the embedded server (its data stays in its folder)."""
     data_dir = embedded.default_data_dir()
-    if embedded.stop(data_dir):
+    stopped = embedded.stop(data_dir)
+    _settle(0)
+    if stopped:
         typer.echo(f"stopped the embedded PostgreSQL in {data_dir}")
     else:
         typer.echo(f"no embedded PostgreSQL is running in {data_dir}")
@@ -182,6 +294,7 @@ def scenarios_list() -> None:
     """List the shipped scenarios with their one-line descriptions."""
     from seeding import scenario_file  # the scenario files' parser, only when needed
 
+    _settle(0)  # it only reads: a reader who stops early cuts nothing that matters
     for name, path in scenario_file.shipped().items():
         spec, _ = scenario_file.read_spec(path)
         typer.echo(f"{name:<12} {spec.description}")
@@ -212,6 +325,10 @@ def scenario_run(
                      "(default: $SEED_USER_PASSWORD, else seeding-password-1).",
                      show_default=False),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="List every target checked, not only the missed."),
+    ] = False,
 ) -> None:
     """Seed the database with a scenario, in one transaction; a rerun replaces its rows."""
     # The factories and the bulk path load only for the commands that write scenarios.
@@ -223,26 +340,28 @@ def scenario_run(
     )
     target = result.target
     assert target is not None  # run_scenario says where it wrote
+    # Measured before anything is printed: the exit code is then known, and a reader who
+    # closes the output early (`| head`) does not turn the committed run into a failure.
+    with _status("checking the targets"):
+        checked = measure.measure_targets(target, expect=result.expect, now=result.now)
+    code = _settle(0 if all(t.met for t in checked) else 1)
     typer.echo(f"database: {_where(target)}")
     if result.replaced:
-        typer.echo(f"replaced the earlier run's {sum(result.replaced.values()):,} rows")
+        typer.echo(f"replaced the earlier run's {counted(sum(result.replaced.values()), 'row')}")
     part = f", shard {result.shard}" if result.shard else ""
     typer.echo(f"scenario {result.scenario} (seed {result.seed}, scale {result.scale:g}{part}):")
-    for table, count in result.counts.items():
-        typer.echo(f"  {table:<18} {count:>9,}")
     total = sum(result.counts.values())
     rate = f" ({total / result.seconds:,.0f} rows/s)" if result.tiled else ""
-    typer.echo(f"  {'total':<18} {total:>9,}  in {result.seconds:.2f} s{rate}")
+    _print_counts(result.counts, f"  in {result.seconds:.2f} s{rate}")
     if result.app_made:
         made = ", ".join(f"{table} {count:,}" for table, count in result.app_made.items())
         typer.echo(f"made by the app's triggers, recorded with the run: {made}")
     if result.absent:
         typer.echo(f"not written, the database lacks them: {', '.join(result.absent)}")
-    checked = measure.measure_targets(target, expect=result.expect, now=result.now)
     if checked:
-        _print_targets(checked)
-        if not all(t.met for t in checked):
-            raise typer.Exit(1)
+        _print_targets(checked, verbose=verbose)
+    if code:
+        raise typer.Exit(code)
 
 
 def _chosen(db: str | None) -> database.Target | None:
@@ -303,11 +422,15 @@ def _progress(total: int) -> Iterator[callbacks.Progress]:
         yield lambda rows: bar.advance(task, rows)
 
 
-def _print_targets(results: tuple[targets.TargetResult, ...] | list[targets.TargetResult]) -> None:
+def _print_targets(
+    results: Sequence[targets.TargetResult], *, verbose: bool = False
+) -> None:
+    """Print how many targets were met, then the missed ones (every one when verbose)."""
     missed = [r for r in results if not r.met]
     typer.echo(f"targets: {len(results) - len(missed)} of {len(results)} met")
-    width = max((len(r.metric) for r in results), default=10)
-    for r in results:
+    shown = results if verbose else missed
+    width = max((len(r.metric) for r in shown), default=10)
+    for r in shown:
         mark = "ok  " if r.met else ("n/a " if not r.measurable else "MISS")
         reason = "" if r.measurable else f"  {r.status}"
         typer.echo(
@@ -332,16 +455,55 @@ def report_command(
     """Audit a database with the app's tables (read only): metrics, integrity, targets."""
     if fmt not in ("table", "markdown", "json"):
         raise fail(f"--format {fmt!r} is not one of table, markdown, json")
+    if output:
+        _check_output(output)  # before any query: a report that cannot be written is not run
     measured = measure.measure(_chosen(db), scenario=scenario)
     text = report.render(measured, fmt)  # type: ignore[arg-type]
+    code = _settle(0 if all(t.met for t in measured.targets) else 1)
     if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text if text.endswith("\n") else text + "\n")
+        try:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text if text.endswith("\n") else text + "\n")
+        except OSError as error:
+            raise fail(
+                f"--output {output}: cannot write the report there: {error.strerror}"
+            ) from None
         typer.echo(f"report written to {output}", err=True)
     else:
         typer.echo(text)
-    if not all(t.met for t in measured.targets):
-        raise typer.Exit(1)
+    if code:
+        raise typer.Exit(code)
+
+
+def _check_output(output: str) -> None:
+    """Refuse an ``--output`` the report could not be written to, naming why and the fix.
+
+    The file is really opened (created, then removed, when it does not exist yet), so what
+    the system would refuse (a read-only disk, a folder's permissions) is found, not guessed.
+
+    Raises:
+        typer.Exit: With code 2, after one line on stderr.
+
+    """
+    path = Path(output)
+    folder = path.parent
+    if path.is_dir():
+        raise fail(f"--output {output}: that is a folder; give a file in it, such as "
+                   f"{path / 'report.md'}")
+    if not folder.exists():
+        raise fail(f"--output {output}: there is no folder {folder}; create it first "
+                   f"(mkdir -p {folder}) or write elsewhere")
+    if not folder.is_dir():
+        raise fail(f"--output {output}: {folder} is a file, not a folder; write elsewhere")
+    existed = path.exists()
+    try:
+        with open(path, "a", encoding="utf-8"):  # appends nothing: the report replaces it
+            pass
+    except OSError as error:
+        raise fail(f"--output {output}: cannot write there ({error.strerror}); choose a path you "
+                   "can write to") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 @app.command("reset")
@@ -374,6 +536,11 @@ def reset_command(
 ) -> None:
     """Delete the rows this tool wrote (every run, or one run or scenario), in one transaction."""
     reset.check_selection(run_id=run_id, scenario=scenario, all_tables=all_tables)
+    if not (yes or dry_run or _stdin_is_terminal()):
+        raise fail(
+            "seed reset deletes rows and asks first, but stdin is not a terminal to ask on; "
+            "add --yes to delete without asking, or --dry-run to see what it would delete"
+        )
     target = database.resolve(db)
     shown: list[reset.ResetPlan] = []
 
@@ -388,7 +555,7 @@ def reset_command(
             target.endpoint, run_id=run_id, scenario=scenario, all_tables=all_tables,
             dry_run=dry_run,
             wait=not no_wait, notify=_notify,
-            confirm=None if yes or dry_run or not _stdin_is_terminal() else ask,
+            confirm=None if yes or dry_run else ask,
         )
     except ResetBlockedError as blocked:
         typer.echo(f"error: {blocked}", err=True)
@@ -396,6 +563,8 @@ def reset_command(
         _print_blockers(blocked.blockers, err=True)
         raise typer.Exit(blocked.exit_code) from None
     plan = result.plan
+    _settle(1 if result.outcome == "aborted" or (result.outcome == "dry_run" and plan.blockers)
+            else 0)
     if result.outcome == "aborted":
         typer.echo("aborted; nothing deleted", err=True)
         raise typer.Exit(1)
@@ -433,17 +602,27 @@ def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
+def _print_counts(
+    counts: Mapping[str, int], after_total: str = "", *, total: int | None = None
+) -> None:
+    """Print rows per table and their total, in columns as wide as the longest name needs."""
+    total = sum(counts.values()) if total is None else total
+    names = max((len(table) for table in counts), default=0)
+    width, digits = max(18, names), max(9, len(f"{total:,}"))
+    for table, count in counts.items():
+        typer.echo(f"  {table:<{width}} {count:>{digits},}")
+    typer.echo(f"  {'total':<{width}} {total:>{digits},}{after_total}")
+
+
 def _print_reset_plan(plan: reset.ResetPlan, verb: str) -> None:
-    runs = f"{len(plan.runs)} run" + ("" if len(plan.runs) == 1 else "s")
+    runs = counted(len(plan.runs), "run")
     if plan.all_tables:
         typer.echo(f"{verb} every row of the app's tables, and the ledger ({runs}):")
     else:
         typer.echo(f"{verb} the rows of {runs}:")
     for run in plan.runs:
         typer.echo(f"  run {run.describe()}")
-    for table, count in plan.counts.items():
-        typer.echo(f"  {table:<18} {count:>9,}")
-    typer.echo(f"  {'total':<18} {plan.total:>9,}")
+    _print_counts(plan.counts, total=plan.total)
     for table in plan.absent_tables:
         typer.echo(f"  ({table}: no such table)")
 

@@ -1,9 +1,10 @@
 """The registry of kinds: each kind of row a scenario makes, declared once.
 
 A kind (``workshop``, ``customer``, ``mechanic``, ``vehicle``, ``session_request``,
-``session``) is its model, its factory, the names a scenario uses for it, the relations its
-factory takes, the closed vocabularies and ranges of its columns, the extra keys a pick's
-``where`` accepts, and the references to it that the app keeps without a foreign key.
+``session``, ``session_assignment``) is its model, its factory, the names a scenario uses for
+it, the relations its factory takes, the closed vocabularies and ranges of its columns, the
+extra keys a pick's ``where`` accepts, and the references to it that the app keeps without a
+foreign key.
 Scenario validation, the planner, the builder, reset, doctor and the report's table list all
 derive from :data:`KINDS`. Adding a kind is its model, its factory and one entry here.
 
@@ -28,6 +29,7 @@ from seeding.schema import (
     Organization,
     Profile,
     Session,
+    SessionAssignment,
     SessionRequest,
     Vehicle,
 )
@@ -194,9 +196,21 @@ KINDS: Mapping[str, Kind] = MappingProxyType({kind.name: kind for kind in (
             "status": vocabularies.SESSION_STATUSES,
             "type": vocabularies.SESSION_TYPES,
             "plan": plans.PLAN_CODES,
+            # The assignment the session gets (see factories.assignments).
+            "assignment_status": vocabularies.ASSIGNMENT_STATUSES,
         },
         ranges={"rating": (1, 5)},
         undeclared_references=(UndeclaredReference("customer_user_id", "profiles"),),
+    ),
+    Kind(
+        "session_assignment", SessionAssignment,
+        "factories.assignments:SessionAssignmentFactory",
+        relations=(Relation("session", "session"), Relation("mechanic", "mechanic")),
+        vocabularies={
+            "status": vocabularies.ASSIGNMENT_STATUSES,
+            "priority": vocabularies.ASSIGNMENT_PRIORITIES,
+            "session_status": vocabularies.SESSION_STATUSES,
+        },
     ),
 )})
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    String,
     Text,
     func,
     text,
@@ -35,6 +36,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from seeding.plans import PLAN_CODES
 from seeding.vocabularies import (
+    ASSIGNMENT_PRIORITIES,
+    ASSIGNMENT_STATUSES,
     CUSTOMER_ACCOUNT_TYPES,
     MECHANIC_ACCOUNT_TYPES,
     ORGANIZATION_STATUSES,
@@ -310,6 +313,40 @@ class SessionRequest(Base):
     priority_notified_at: Mapped[datetime | None]
     session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sessions.id"))
     customer_postal_code: Mapped[str | None]
+
+
+class SessionAssignment(Base):
+    """A session offered to mechanics: the mechanic queue reads these (app-schema.md §5).
+
+    ``mechanic_id`` NULL is a broadcast to every mechanic; a 'queued' broadcast of a pending or
+    waiting session is what the queue lists as unassigned. The app's 14 columns (M = L).
+    """
+
+    __tablename__ = "session_assignments"
+    __table_args__ = (
+        check_in("session_assignments", "status", ASSIGNMENT_STATUSES),
+        check_in("session_assignments", "priority", ASSIGNMENT_PRIORITIES),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE")
+    )
+    mechanic_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("mechanics.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(server_default="queued")
+    priority: Mapped[str | None] = mapped_column(String(20), server_default="normal")
+    offered_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    match_score: Mapped[int | None] = mapped_column(server_default=text("0"))
+    match_reasons: Mapped[list[str] | None] = mapped_column(server_default=text("'{}'"))
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", nullable=False, server_default=text("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime | None] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(server_default=func.now())
 
 
 #: The app's tables in the order rows must be written (parents first).

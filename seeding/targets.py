@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from seeding.errors import ScenarioError
 from seeding.vocabularies import (
+    ASSIGNMENT_STATUSES,
     MECHANIC_TYPES,
     PROVINCES,
     REQUEST_STATUSES,
@@ -72,6 +73,7 @@ SCALAR_METRICS: Final = (
     "workshops.total",
     "workshops.province_count",
     "sessions.total",
+    "session_assignments.total",
     "integrity_violations",
 )
 
@@ -89,6 +91,7 @@ MAP_METRICS: Final[dict[str, tuple[str, ...]]] = {
     "workshops.provinces": PROVINCES,
     "sessions.by_status": SESSION_STATUSES,
     "sessions.completed_by_mechanic_type": MECHANIC_TYPES,
+    "session_assignments.by_status": ASSIGNMENT_STATUSES,
 }
 
 #: Every dotted path a target may name.

@@ -113,6 +113,35 @@ FOLLOW_UP_TYPES: Final = (
     "new_issue",
 )
 
+#: ``session_assignments.status`` (the CHECK's list). The app's code also reads joined,
+#: in_progress and pending, and writes 'ended' when a session ends, which the CHECK refuses;
+#: the factories write only these.
+ASSIGNMENT_STATUSES: Final = (
+    "pending_waiver",
+    "queued",
+    "offered",
+    "accepted",
+    "declined",
+    "expired",
+    "cancelled",
+    "completed",
+)
+
+#: ``session_assignments.priority`` (the CHECK's list). The mechanic queue orders it as text,
+#: descending: normal, low, high.
+ASSIGNMENT_PRIORITIES: Final = ("high", "normal", "low")
+
+#: ``session_assignments.match_reasons``: guess: no source lists the reasons the app's
+#: matching writes (a ``text[]`` with no CHECK); these say why a mechanic was offered a session.
+MATCH_REASONS: Final = (
+    "available_now",
+    "session_type",
+    "nearby",
+    "brand_match",
+    "red_seal_certified",
+    "rating",
+)
+
 #: Canada's provinces and territories, as the two-letter codes the app stores.
 PROVINCES: Final = ("AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,9 +14,13 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from seeding import database
-from seeding.cli import app
+from seeding.cli import app, counted
+from seeding.schema import APP_TABLES
 
 runner = CliRunner()
+
+#: A database that is never there: a command that connects fails on it.
+CLOSED_PORT = "postgresql://postgres@127.0.0.1:1/nothing"
 
 
 def test_version_and_help() -> None:
@@ -26,7 +33,8 @@ def test_version_and_help() -> None:
 def test_db_create_creates_then_changes_nothing(new_database: str) -> None:
     first = runner.invoke(app, ["db", "create", "--db", new_database])
     assert first.exit_code == 0, first.output
-    assert "created 6 tables: organizations" in first.output
+    created = [table.name for table in APP_TABLES]
+    assert f"created {len(created)} tables: {', '.join(created)}\n" in first.output
     second = runner.invoke(app, ["db", "create", "--db", new_database])
     assert second.exit_code == 0
     assert "all tables present; nothing changed" in second.output
@@ -38,7 +46,7 @@ def test_db_create_creates_then_changes_nothing(new_database: str) -> None:
             for fk in sa.inspect(c).get_foreign_keys("session_requests")
         }
     engine.dispose()
-    assert tables == {
+    assert tables == set(created) >= {
         "organizations", "profiles", "mechanics", "vehicles", "sessions", "session_requests"
     }
     # The app's quirk, kept: customer_id has no foreign key.
@@ -53,7 +61,7 @@ def test_db_create_fills_in_only_what_is_missing(new_database: str) -> None:
     engine.dispose()
     result = runner.invoke(app, ["db", "create", "--db", new_database])
     assert result.exit_code == 0
-    assert "created 1 tables: session_requests" in result.output
+    assert "created 1 table: session_requests" in result.output
 
 
 def test_unreachable_database_is_one_line_exit_2_no_password() -> None:
@@ -138,3 +146,217 @@ def test_run_scenario_tells_its_status_each_phase_and_the_rows(pg_url: str, tile
     assert tiled.totals == [rows] and tiled.written == rows == sum(result.counts.values())
     assert (result.tiled, result.shard) == (True, "1/2")
     assert measure.measure_targets(result.target, expect={}) == ()
+
+
+# Quiet, honest output.
+
+#: A small scenario with targets: met as given, missed with MISSED in place of a figure.
+TARGETED = """\
+description: Three customers, three mechanics, fifteen completed requests, with targets.
+seed: 7
+clock:
+  now: 2025-11-06T14:10:00-05:00
+steps:
+  - create: customer
+    count: 3
+  - create: mechanic
+    count: 3
+    traits: [independent]
+  - create: session_request
+    count: 15
+    traits: [completed]
+    with: {customer: {any: customer}, mechanic: {any: mechanic}}
+expect:
+  session_requests.total: "== 15"
+  session_requests.by_status.completed: "MISSED"
+  customers.total: ">= 3"
+"""
+
+
+def targeted(tmp_path: Path, *, missed: bool) -> str:
+    path = tmp_path / ("missed.yaml" if missed else "met.yaml")
+    path.write_text(TARGETED.replace("MISSED", ">= 16" if missed else "== 15"))
+    return str(path)
+
+
+def test_a_run_prints_one_summary_and_only_the_missed_targets(
+    pg_url: str, tmp_path: Path
+) -> None:
+    met = runner.invoke(app, ["scenario", targeted(tmp_path, missed=False), "--db", pg_url])
+    assert met.exit_code == 0, met.output
+    lines = met.output.splitlines()
+    assert lines[0] == f"database: {pg_url} (from --db)"
+    assert lines[1] == "scenario met (seed 7, scale 1):"
+    assert lines[-2].startswith("  total                     42  in ")
+    assert lines[-1] == "targets: 3 of 3 met"
+    assert runner.invoke(app, ["reset", "--yes", "--db", pg_url]).exit_code == 0
+
+    missed = runner.invoke(app, ["scenario", targeted(tmp_path, missed=True), "--db", pg_url])
+    assert missed.exit_code == 1
+    assert missed.output.splitlines()[-2:] == [
+        "targets: 2 of 3 met",
+        "  MISS session_requests.by_status.completed        15  needed >= 16",
+    ]
+
+    verbose = runner.invoke(
+        app, ["scenario", targeted(tmp_path, missed=True), "-v", "--db", pg_url]
+    )
+    assert verbose.exit_code == 1
+    assert verbose.output.splitlines()[-4:] == [
+        "targets: 2 of 3 met",
+        "  ok   session_requests.total                      15  needed == 15",
+        "  MISS session_requests.by_status.completed        15  needed >= 16",
+        "  ok   customers.total                              3  needed >= 3",
+    ]
+
+
+def _seed_with_stdout_closed(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run ``seed`` in a process whose stdout is a pipe its reader has already closed."""
+    read, write = os.pipe()
+    os.close(read)  # every write to the pipe now fails (EPIPE)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "seeding.cli", *arguments],
+            stdout=write, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            timeout=300, check=False,
+        )
+    finally:
+        os.close(write)
+
+
+def test_a_closed_stdout_does_not_fail_a_committed_run(pg_url: str, tmp_path: Path) -> None:
+    done = _seed_with_stdout_closed("scenario", "baseline", "--db", pg_url)
+    assert (done.returncode, done.stderr) == (0, "")
+    engine = database.engine_for(pg_url)
+    with engine.connect() as c:
+        assert c.scalar(sa.text("SELECT count(*) FROM session_requests")) == 43
+    engine.dispose()
+    # The exit code is the run's own: 1 when a target is missed, the output cut or not.
+    missed = _seed_with_stdout_closed("scenario", targeted(tmp_path, missed=True), "--db", pg_url)
+    assert (missed.returncode, missed.stderr) == (1, "")
+
+
+def test_a_pipe_to_head_keeps_the_exit_code(pg_url: str) -> None:
+    seed = f"{sys.executable} -m seeding.cli"
+    done = subprocess.run(
+        ["bash", "-c", f"{seed} scenario baseline --db '{pg_url}' | head -2; "
+         "exit ${PIPESTATUS[0]}"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        f"database: {pg_url} (from --db)", "scenario baseline (seed 20251112, scale 1):"
+    ]
+
+
+def test_a_closed_stdout_on_a_command_that_only_reads_exits_0() -> None:
+    for arguments in (["--version"], ["scenarios"]):
+        done = _seed_with_stdout_closed(*arguments)
+        assert (done.returncode, done.stderr) == (0, ""), arguments
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["scenario", "diverse", "--scale", "abc"],
+         "error: invalid value for '--scale': Input should be a valid number, unable to parse "
+         "string as a number; see `seed scenario --help`"),
+        (["scenario", "diverse", "--seed", "x"],
+         "error: invalid value for '--seed': Input should be a valid integer, unable to parse "
+         "string as an integer; see `seed scenario --help`"),
+        (["scenario", "diverse", "--shard", "x"],
+         "error: --shard 'x' is not K/N (for example 2/8: the second of 8 shards)"),
+        (["report", "--format", "yaml"],
+         "error: --format 'yaml' is not one of table, markdown, json"),
+        (["scenario"], "error: missing argument 'name'; see `seed scenario --help`"),
+        (["scenario", "diverse", "--sacle", "2"],
+         "error: no such option: --sacle (Possible options: --scale, --seed); "
+         "see `seed scenario --help`"),
+        (["nosuch"], "error: no such command 'nosuch'; see `seed --help`"),
+    ],
+    ids=["scale", "seed", "shard", "format", "missing", "unknown-option", "unknown-command"],
+)
+def test_a_bad_command_line_is_one_line_exit_2(arguments: list[str], message: str) -> None:
+    result = runner.invoke(app, [*arguments, "--db", CLOSED_PORT])
+    assert (result.exit_code, result.output) == (2, message + "\n")
+
+
+def test_help_still_works() -> None:
+    for arguments in (["scenario", "--help"], ["report", "--help"], ["db", "doctor", "--help"]):
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 0 and "Usage: seed" in result.output, arguments
+    bare = runner.invoke(app, [])
+    assert bare.exit_code == 2 and "Usage: seed" in bare.output
+
+
+def test_counts_take_the_right_plural() -> None:
+    assert [counted(n, "row") for n in (0, 1, 2, 1204)] == [
+        "0 rows", "1 row", "2 rows", "1,204 rows"
+    ]
+    assert (counted(1, "problem"), counted(3, "analysis", "analyses")) == (
+        "1 problem", "3 analyses"
+    )
+
+
+def test_reset_without_a_terminal_needs_yes(pg_url: str) -> None:
+    from seeding.runner import run_scenario
+
+    run_scenario("baseline", database_url=pg_url)
+    refused = runner.invoke(app, ["reset", "--db", pg_url])
+    assert (refused.exit_code, refused.output) == (
+        2,
+        "error: seed reset deletes rows and asks first, but stdin is not a terminal to ask "
+        "on; add --yes to delete without asking, or --dry-run to see what it would delete\n",
+    )
+    engine = database.engine_for(pg_url)
+    with engine.connect() as c:
+        assert c.scalar(sa.text("SELECT count(*) FROM session_requests")) == 43
+    engine.dispose()
+    assert runner.invoke(app, ["reset", "--dry-run", "--db", pg_url]).exit_code == 0
+    assert runner.invoke(app, ["reset", "--yes", "--db", pg_url]).exit_code == 0
+
+
+def test_reset_without_a_terminal_refuses_before_connecting() -> None:
+    result = runner.invoke(app, ["reset", "--all-tables", "--db", CLOSED_PORT])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: seed reset deletes rows and asks first")
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("missing/r.md",
+         "--output {tmp}/missing/r.md: there is no folder {tmp}/missing; create it first "
+         "(mkdir -p {tmp}/missing) or write elsewhere"),
+        ("", "--output {tmp}/: that is a folder; give a file in it, such as {tmp}/report.md"),
+        ("file.txt/r.md",
+         "--output {tmp}/file.txt/r.md: {tmp}/file.txt is a file, not a folder; write "
+         "elsewhere"),
+        ("locked/r.md",
+         "--output {tmp}/locked/r.md: cannot write there (Permission denied); choose a path "
+         "you can write to"),
+    ],
+    ids=["missing-folder", "a-folder", "under-a-file", "read-only-folder"],
+)
+def test_report_output_is_checked_before_any_query(
+    tmp_path: Path, output: str, message: str
+) -> None:
+    (tmp_path / "file.txt").write_text("")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if output.startswith("locked") and os.access(locked, os.W_OK):
+        pytest.skip("this user (root?) may write in a read-only folder")
+    # The database is a closed port: had anything connected, the error would say so.
+    result = runner.invoke(app, ["report", "--output", f"{tmp_path}/{output}", "--db", CLOSED_PORT])
+    assert (result.exit_code, result.output) == (
+        2, "error: " + message.format(tmp=tmp_path) + "\n"
+    )
+
+
+def test_report_output_that_can_be_written_is_left_alone_until_the_report(
+    tmp_path: Path,
+) -> None:
+    result = runner.invoke(app, ["report", "--output", str(tmp_path / "r.md"), "--db", CLOSED_PORT])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: cannot connect to ")
+    assert not (tmp_path / "r.md").exists()  # the check made no file

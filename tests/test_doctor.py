@@ -100,6 +100,7 @@ def test_an_empty_database_lacks_every_table(bare_engine: sa.Engine) -> None:
         ("missing_table", "mechanics", "problem"),
         ("missing_table", "profiles", "problem"),
         ("missing_table", "sessions", "problem"),
+        ("missing_table", "session_assignments", "problem"),
         ("missing_table", "session_requests", "problem"),
     ]
     assert found[0].message == (

@@ -14,6 +14,7 @@ import factories
 from factories import (
     CustomerFactory,
     MechanicFactory,
+    SessionAssignmentFactory,
     SessionFactory,
     SessionRequestFactory,
     VehicleFactory,
@@ -23,7 +24,8 @@ from seeding import integrity, writer
 from seeding.contacts import is_reserved_email
 from seeding.errors import ConfigurationError, FactoryRuleError
 from seeding.mechanic_types import sql_mechanic_type
-from seeding.schema import Mechanic
+from seeding.schema import Mechanic, SessionAssignment
+from seeding.vocabularies import ASSIGNMENT_STATUSES
 
 NOW = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
 
@@ -67,6 +69,9 @@ def test_every_rule_holds_over_hundreds_of_rows(engine: sa.Engine) -> None:
         for status in ("pending", "waiting", "live", "scheduled", "completed", "cancelled",
                        "expired", "unattended", "refunded", "archived"):
             SessionFactory.build_batch(10, status=status)
+            SessionFactory.build_batch(10, status=status, mechanic=None)
+        for status in ASSIGNMENT_STATUSES:
+            SessionAssignmentFactory.build_batch(10, status=status)
 
     build_and_write(engine, make)
     assert broken(engine) == {}
@@ -78,6 +83,27 @@ def test_every_rule_holds_over_hundreds_of_rows(engine: sa.Engine) -> None:
             "pending": 50, "accepted": 50, "completed": 50, "expired": 50, "cancelled": 100
         }
         assert c.scalar(sa.text("SELECT count(*) FROM profiles")) >= 300
+        # A session is queued for all mechanics, or its mechanic's, as the queue reads it:
+        # besides the 10 of each status made on their own, 20 queued (pending and waiting
+        # sessions without a mechanic) and 20 more for the offered and declined ones' sessions,
+        # 30 accepted (pending, waiting and live sessions with one) and 50 for the accepted
+        # requests' sessions (waiting: their first fitting status).
+        by_status: dict[str, int] = dict(c.execute(sa.text(
+            "SELECT status, count(*) FROM session_assignments GROUP BY 1")).all())
+        assert by_status == {**dict.fromkeys(ASSIGNMENT_STATUSES, 10),
+                             "queued": 10 + 20 + 20, "accepted": 10 + 30 + 50}
+        assert c.scalar(sa.text("""
+            SELECT count(*) FROM sessions s
+            WHERE s.status IN ('pending', 'waiting') AND s.mechanic_id IS NULL
+              AND NOT EXISTS (SELECT FROM session_assignments a WHERE a.session_id = s.id
+                              AND a.status IN ('queued', 'pending_waiver')
+                              AND a.mechanic_id IS NULL)""")) == 0
+        assert c.scalar(sa.text("""
+            SELECT count(*) FROM session_assignments a JOIN sessions s ON s.id = a.session_id
+            WHERE a.created_at < s.created_at OR a.offered_at < a.created_at
+               OR a.accepted_at < a.offered_at OR a.accepted_at > s.started_at
+               OR greatest(a.created_at, a.offered_at, a.accepted_at, a.updated_at) > :now
+            """), {"now": NOW}) == 0
 
 
 @pytest.mark.parametrize("trait", REQUEST_TRAITS)
@@ -216,6 +242,31 @@ def test_create_persists_through_the_bound_session(engine: sa.Engine) -> None:
         assert mechanic is not None and mechanic.workshop_id == request.workshop_id
         session.commit()
     assert broken(engine) == {}
+
+
+def test_create_persists_a_session_s_assignment_after_it(engine: sa.Engine) -> None:
+    factories.reseed(3)
+    with sa.orm.Session(engine) as session, factories.bind(session), factories.clock(NOW):
+        queued = SessionFactory.create(status="pending", mechanic=None)
+        offer = SessionAssignmentFactory.create(offered=True, session=queued)
+        session.commit()
+        found = session.scalars(
+            sa.select(SessionAssignment).where(SessionAssignment.session_id == queued.id)
+        ).all()
+        assert sorted((a.status, a.mechanic_id is None) for a in found) == [
+            ("offered", False), ("queued", True)]
+        assert offer.mechanic_id is not None
+
+
+def test_an_assignment_s_lifecycle_is_checked() -> None:
+    factories.reseed(4)
+    with factories.clock(NOW), factories.collect():
+        with pytest.raises(FactoryRuleError, match="offered to a mechanic; pass mechanic="):
+            SessionAssignmentFactory.build(declined=True, mechanic=None)
+        with pytest.raises(FactoryRuleError, match="has an accepted_at"):
+            SessionAssignmentFactory.build(queued=True, accepted_at=NOW)
+        with pytest.raises(FactoryRuleError, match="in that order"):
+            SessionAssignmentFactory.build(offered=True, created_at=NOW + timedelta(hours=1))
 
 
 def test_create_without_a_session_says_how_to_bind_one() -> None:

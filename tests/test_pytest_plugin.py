@@ -332,6 +332,7 @@ def test_an_unknown_scenario_is_one_clean_failure(
     ])
     output = output_of(result)
     assert "Traceback" not in output and "pytest_plugin.py" not in output
+    assert "testserver.py" not in output
 
 
 @pytest.mark.parametrize(

@@ -170,7 +170,7 @@ def test_reset_deletes_the_tools_rows_and_keeps_every_other_row_as_it_was(
     written = ledger_ids(pg_url)
     assert len(written) == 73
 
-    result = cli_runner.invoke(cli.app, ["reset", "--db", pg_url])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
 
     assert result.exit_code == 0, result.output
     after = dump(pg_url)
@@ -194,13 +194,13 @@ def test_dry_run_changes_nothing_and_counts_what_the_reset_then_deletes(
     add_foreign_rows(pg_url)
     before = dump(pg_url)
 
-    dry = cli_runner.invoke(cli.app, ["reset", "--dry-run", "--db", pg_url])
+    dry = cli_runner.invoke(cli.app, ["reset", "--yes", "--dry-run", "--db", pg_url])
 
     assert dry.exit_code == 0, dry.output
     assert dump(pg_url) == before
     assert "dry run: a reset would delete the rows of 1 run:" in dry.output
     assert dry.output.endswith("nothing deleted (dry run)\n")
-    real = cli_runner.invoke(cli.app, ["reset", "--db", pg_url])
+    real = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
     assert real.exit_code == 0, real.output
     after = dump(pg_url)
     gone = {name: len(before[name] or []) - len(after[name] or []) for name in APP}
@@ -229,7 +229,9 @@ def test_run_removes_only_that_run(
     removed_ids = ledger_ids(pg_url, removed.run_id)
     assert removed_ids and ledger_ids(pg_url, kept.run_id)
 
-    result = cli_runner.invoke(cli.app, ["reset", "--run", str(removed.run_id), "--db", pg_url])
+    result = cli_runner.invoke(
+        cli.app, ["reset", "--yes", "--run", str(removed.run_id), "--db", pg_url]
+    )
 
     assert result.exit_code == 0, result.output
     assert dump(pg_url) == without(before, removed_ids, {str(removed.run_id)})
@@ -266,7 +268,7 @@ def test_scenario_removes_only_the_runs_of_that_scenario(
     before = dump(pg_url)
     removed_ids = ledger_ids(pg_url, removed.run_id)
 
-    result = cli_runner.invoke(cli.app, ["reset", "--scenario", name, "--db", pg_url])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", "--scenario", name, "--db", pg_url])
 
     assert result.exit_code == 0, result.output
     assert dump(pg_url) == without(before, removed_ids, {str(removed.run_id)})
@@ -278,7 +280,7 @@ def test_a_scenario_file_path_selects_runs_by_its_stem(
 ) -> None:
     kept, removed = two_runs
     result = cli_runner.invoke(
-        cli.app, ["reset", "--scenario", str(tmp_path / "small.yaml"), "--db", pg_url]
+        cli.app, ["reset", "--yes", "--scenario", str(tmp_path / "small.yaml"), "--db", pg_url]
     )
     assert result.exit_code == 0, result.output
     with psycopg.connect(pg_url) as c:
@@ -358,7 +360,7 @@ def test_a_foreign_row_pointing_at_a_seeded_row_blocks_the_reset(
         c.execute(insert, {"id": row_id, "target": target})
     before = dump(pg_url)
 
-    result = cli_runner.invoke(cli.app, ["reset", "--db", pg_url])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
 
     assert result.exit_code == 1, result.output
     assert dump(pg_url) == before
@@ -385,8 +387,8 @@ def test_every_blocking_row_is_listed_and_the_dry_run_exits_1(
                   "VALUES (%s, %s, 'video')", (by_customer, profile))
     before = dump(pg_url)
 
-    dry = cli_runner.invoke(cli.app, ["reset", "--dry-run", "--db", pg_url])
-    real = cli_runner.invoke(cli.app, ["reset", "--db", pg_url])
+    dry = cli_runner.invoke(cli.app, ["reset", "--yes", "--dry-run", "--db", pg_url])
+    real = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
 
     assert (dry.exit_code, real.exit_code) == (1, 1)
     assert dump(pg_url) == before
@@ -402,7 +404,7 @@ def test_many_blocking_rows_are_listed_up_to_20(pg_url: str, baseline: runner.Ru
     with psycopg.connect(pg_url) as c:
         c.execute("INSERT INTO session_requests (customer_id, session_type) "
                   "SELECT %s, 'chat' FROM generate_series(1, 25)", (profile,))
-    result = cli_runner.invoke(cli.app, ["reset", "--db", pg_url])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
     assert result.exit_code == 1
     assert "25 rows (not written by this tool)" in result.output
     assert result.output.count(f": customer_id → profiles {profile}\n") == 20
@@ -449,8 +451,8 @@ def test_a_live_foreign_key_from_a_table_the_tool_does_not_know_blocks(
         c.execute("INSERT INTO chat_messages VALUES (7, %s, 'hello')", (session,))
     before = dump(pg_url)
 
-    result = cli_runner.invoke(cli.app, ["reset", "--db", pg_url])
-    everything = cli_runner.invoke(cli.app, ["reset", "--all-tables", "--db", pg_url])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
+    everything = cli_runner.invoke(cli.app, ["reset", "--yes", "--all-tables", "--db", pg_url])
 
     for output in (result.output, everything.output):
         assert f"  chat_messages 7: session_id → sessions {session}\n" in output
@@ -477,7 +479,7 @@ def test_an_unknown_run_or_scenario_is_one_line_listing_the_runs(
     pg_url: str, baseline: runner.RunResult, arguments: list[str], message: str
 ) -> None:
     before = dump(pg_url)
-    result = cli_runner.invoke(cli.app, ["reset", *arguments, "--db", pg_url])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", *arguments, "--db", pg_url])
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
     assert result.output.startswith(message), result.output
@@ -496,7 +498,7 @@ def test_an_unknown_run_or_scenario_is_one_line_listing_the_runs(
 def test_contradicting_options_are_refused_before_connecting(
     arguments: list[str], message: str, no_connections: None
 ) -> None:
-    result = cli_runner.invoke(cli.app, ["reset", *arguments, "--db", "postgresql://u@localhost/x"])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", *arguments, "--db", "postgresql://u@localhost/x"])
     assert result.exit_code == 2
     assert result.output.startswith(message) and result.output.count("\n") == 1
 
@@ -504,19 +506,19 @@ def test_contradicting_options_are_refused_before_connecting(
 def test_a_database_without_a_ledger_has_nothing_to_reset(pg_url: str) -> None:
     add_foreign_rows(pg_url)
     before = dump(pg_url)
-    result = cli_runner.invoke(cli.app, ["reset", "--db", pg_url])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
     assert result.exit_code == 0, result.output
     assert result.output.endswith("\nnothing to reset: this database has no seeding ledger\n")
     assert dump(pg_url) == before and before["seeding.runs"] is None
-    named = cli_runner.invoke(cli.app, ["reset", "--scenario", "baseline", "--db", pg_url])
+    named = cli_runner.invoke(cli.app, ["reset", "--yes", "--scenario", "baseline", "--db", pg_url])
     assert (named.exit_code, named.output) == (
         2, "error: no run of scenario 'baseline': this database has no seeding ledger\n"
     )
 
 
 def test_an_empty_ledger_has_nothing_to_reset(pg_url: str, baseline: runner.RunResult) -> None:
-    assert cli_runner.invoke(cli.app, ["reset", "--db", pg_url]).exit_code == 0
-    again = cli_runner.invoke(cli.app, ["reset", "--db", pg_url])
+    assert cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url]).exit_code == 0
+    again = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
     assert again.exit_code == 0
     assert again.output.endswith("\nnothing to reset: the ledger records no runs\n")
 
@@ -530,7 +532,7 @@ def test_a_missing_table_the_ledger_lists_is_a_schema_error(
     with psycopg.connect(pg_url) as c:
         c.execute("DROP TABLE vehicles CASCADE")
     before = dump(pg_url)
-    result = cli_runner.invoke(cli.app, ["reset", "--db", pg_url])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
     assert result.exit_code == 2
     assert result.output.startswith(
         "error: the ledger lists rows of table vehicles, which the database lacks; nothing was "
@@ -546,7 +548,7 @@ def test_a_missing_reference_column_is_a_schema_error_not_no_rows(
     with psycopg.connect(pg_url) as c:
         c.execute("ALTER TABLE sessions DROP COLUMN customer_user_id")
     before = dump(pg_url)
-    result = cli_runner.invoke(cli.app, ["reset", "--db", pg_url])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
     assert result.exit_code == 2
     assert result.output.startswith(
         "error: cannot check which rows point at the rows the reset would delete: the database "
@@ -562,7 +564,7 @@ def test_all_tables_empties_every_app_table_and_the_ledger(
     pg_url: str, baseline: runner.RunResult
 ) -> None:
     add_foreign_rows(pg_url)
-    result = cli_runner.invoke(cli.app, ["reset", "--all-tables", "--db", pg_url])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", "--all-tables", "--db", pg_url])
     assert result.exit_code == 0, result.output
     assert "deleted every row of the app's tables, and the ledger (1 run):" in result.output
     after = dump(pg_url)
@@ -580,7 +582,7 @@ def test_all_tables_is_refused_on_a_remote_database_before_connecting(
     else:
         monkeypatch.delenv("SEED_ALLOW_HOSTS", raising=False)
     result = cli_runner.invoke(
-        cli.app, ["reset", "--all-tables", *extra, "--db", "postgresql://u:secret@db.example.com/x"]
+        cli.app, ["reset", "--yes", "--all-tables", *extra, "--db", "postgresql://u:secret@db.example.com/x"]
     )
     assert result.exit_code == 2
     assert result.output == (
@@ -596,7 +598,7 @@ def test_a_plain_reset_of_a_remote_database_is_refused_before_connecting(
     monkeypatch: pytest.MonkeyPatch, no_connections: None
 ) -> None:
     monkeypatch.delenv("SEED_ALLOW_HOSTS", raising=False)
-    result = cli_runner.invoke(cli.app, ["reset", "--db", "postgresql://u:secret@db.example.com/x"])
+    result = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", "postgresql://u:secret@db.example.com/x"])
     assert result.exit_code == 2 and result.output.count("\n") == 1
     assert "host db.example.com is not local" in result.output
     assert "SEED_ALLOW_HOSTS=db.example.com" in result.output
@@ -670,7 +672,7 @@ def test_no_wait_fails_at_once_while_a_run_holds_the_lock(
 ) -> None:
     with psycopg.connect(pg_url) as holder:
         holder.execute("SELECT pg_advisory_xact_lock(%s)", (ledger.RUN_LOCK_KEY,))
-        result = cli_runner.invoke(cli.app, ["reset", "--no-wait", "--db", pg_url])
+        result = cli_runner.invoke(cli.app, ["reset", "--yes", "--no-wait", "--db", pg_url])
     assert result.exit_code == 2
     assert result.output == (
         "error: another seed run is writing to this database; wait for it, or run again "
@@ -724,7 +726,7 @@ def test_a_row_the_app_writes_while_the_reset_waits_is_seen(
     with psycopg.connect(pg_url) as app:
         app.execute("INSERT INTO session_requests (customer_id, session_type) "
                     "VALUES (%s, 'chat')", (profile,))
-        busy = cli_runner.invoke(cli.app, ["reset", "--no-wait", "--db", pg_url])
+        busy = cli_runner.invoke(cli.app, ["reset", "--yes", "--no-wait", "--db", pg_url])
         assert (busy.exit_code, busy.output) == (2, (
             "error: another transaction is writing to the app's tables; wait for it to end, or "
             "run again without --no-wait\n"))

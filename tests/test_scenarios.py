@@ -140,7 +140,8 @@ def test_a_second_run_leaves_the_state_of_one_run(new_database: str) -> None:
     assert one(new_database, "SELECT count(*) FROM seeding.runs") == 1
     assert one(new_database, "SELECT count(*) FROM seeding.ledger") == sum(
         one(new_database, f"SELECT count(*) FROM {t}") for t in
-        ("organizations", "profiles", "mechanics", "vehicles", "sessions", "session_requests"))
+        ("organizations", "profiles", "mechanics", "vehicles", "sessions",
+         "session_assignments", "session_requests"))
 
 
 def test_another_seed_gives_other_rows(make_database) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ measure are named as not available and the rules it cannot check as skipped
 
 from seeding.report.build import build_report, check_schema
 from seeding.report.model import (
+    AssignmentStats,
     CustomerActivity,
     CustomerStats,
     IncompleteMechanic,
@@ -27,6 +28,7 @@ from seeding.report.model import (
 from seeding.report.render import Format, render
 
 __all__ = [
+    "AssignmentStats",
     "CustomerActivity",
     "CustomerStats",
     "Format",

@@ -37,7 +37,9 @@ from seeding.lifecycle import sql_priority_broadcast
 from seeding.mechanic_types import sql_mechanic_type
 from seeding.report import lanes
 from seeding.report.model import (
+    NO_ASSIGNMENTS,
     NULL_KEY,
+    AssignmentStats,
     CustomerActivity,
     CustomerStats,
     IncompleteMechanic,
@@ -84,6 +86,7 @@ def _columns(table: str, *columns: str) -> tuple[str, ...]:
 
 
 _REQUESTS, _PROFILES, _MECHANICS = "session_requests", "profiles", "mechanics"
+_ASSIGNMENTS = "session_assignments"
 _MECHANIC_TYPE = _columns(_MECHANICS, "workshop_id", "account_type")
 _MECHANIC_COMPLETE = _columns(
     _MECHANICS, "profile_completion_score", "city", "province", "postal_code",
@@ -150,6 +153,10 @@ METRIC_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "sessions.completed_by_mechanic_type": _columns("sessions", "status", "mechanic_id")
     + _columns(_MECHANICS, "id")
     + _MECHANIC_TYPE,
+    # An optional table (seeding.report.shape.OPTIONAL_TABLES): its name stands for the whole
+    # table, which a database made before the tool wrote it lacks.
+    "session_assignments.total": (_ASSIGNMENTS,),
+    "session_assignments.by_status": (_ASSIGNMENTS, *_columns(_ASSIGNMENTS, "status")),
 }
 
 #: The columns the report shows where the database has them, and leaves null where it has
@@ -256,6 +263,11 @@ def build_report(
             "parties": partial(_parties, shape=shape, top=top),
             "request figures": partial(_request_figures, shape=shape),
             "sessions": partial(_sessions, shape=shape),
+            **(
+                {}
+                if "session_assignments.total" in unavailable
+                else {"session assignments": partial(_assignments, shape=shape)}
+            ),
             "sample": partial(_sample, shape=shape, sample=max(int(sample), 0)),
             **{
                 rule: partial(integrity.check_tables, now=now, rules=(rule,), reader=shape)
@@ -288,6 +300,7 @@ def build_report(
             mechanics=_mechanics(done["mechanic profiles"], mechanic_parties),
             workshops=done["workshops"],
             sessions=done["sessions"],
+            session_assignments=done.get("session assignments", NO_ASSIGNMENTS),
             integrity=tuple(
                 IntegrityResult(v.rule, v.count, tuple(str(i) for i in v.sample)) for v in found
             ),
@@ -753,3 +766,13 @@ def _sessions(connection: Connection, shape: Shape) -> SessionStats:
         by_status=_most_first(by_status),
         completed_by_mechanic_type=_most_first(completed),
     )
+
+
+def _assignments(connection: Connection, shape: Shape) -> AssignmentStats:
+    """Count the sessions' assignments by status (what the mechanic queue reads)."""
+    rows = _rows(
+        connection,
+        f"SELECT status::text, count(*) FROM {shape.rel(_ASSIGNMENTS)} GROUP BY 1",
+    )
+    by_status = {_key(status): int(n) for status, n in rows}
+    return AssignmentStats(total=sum(by_status.values()), by_status=_most_first(by_status))

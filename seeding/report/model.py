@@ -300,6 +300,22 @@ class SessionStats:
 
 
 @dataclass(frozen=True)
+class AssignmentStats:
+    """The ``session_assignments`` table: what the mechanic queue reads, by status."""
+
+    total: int
+    by_status: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the section as the report's JSON writes it."""
+        return {"total": self.total, "by_status": dict(self.by_status)}
+
+
+#: The section of a database without ``session_assignments``: stand-ins, written as null.
+NO_ASSIGNMENTS: Final = AssignmentStats(total=0, by_status={})
+
+
+@dataclass(frozen=True)
 class IntegrityResult:
     """One rule of the app: how many rows break it, and the first few ids."""
 
@@ -333,6 +349,9 @@ class Report:
     mechanics: MechanicStats
     workshops: WorkshopStats
     sessions: SessionStats
+    #: The sessions' assignments (stand-ins, listed in :attr:`unavailable`, on a database
+    #: without the table).
+    session_assignments: AssignmentStats
     #: The rules measured, in rule order (those in :attr:`skipped_rules` are not).
     integrity: tuple[IntegrityResult, ...]
     targets: tuple[TargetResult, ...] = ()
@@ -374,6 +393,7 @@ class Report:
             "mechanics": self.mechanics.to_dict(),
             "workshops": self.workshops.to_dict(),
             "sessions": self.sessions.to_dict(),
+            "session_assignments": self.session_assignments.to_dict(),
             "integrity": [
                 {"rule": r.rule, "violations": r.violations, "sample_ids": list(r.sample_ids)}
                 for r in self.integrity

@@ -266,6 +266,14 @@ def sections(report: Report) -> list[Section]:
             tables=(_breakdown("Status", s.by_status, s.total),),
         )
     )
+    a = report.session_assignments
+    found.append(
+        Section(
+            "Session assignments",
+            facts=(("Assignments", str(a.total)),),
+            tables=(_breakdown("Status", a.by_status, a.total),),
+        )
+    )
     found.append(
         Section(
             f"Sample requests (first {len(r.sample)})",
@@ -333,6 +341,7 @@ _FACT_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
     ("Sessions", "Completed sessions by mechanic type"): (
         "sessions.completed_by_mechanic_type",
     ),
+    ("Session assignments", "Assignments"): ("session_assignments.total",),
 }
 
 #: The metrics each table shows, by section title and the table's first header, with the
@@ -360,6 +369,7 @@ _TABLE_METRICS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         "Incomplete mechanics", ("mechanics.incomplete",)
     ),
     ("Sessions", "Status"): ("Statuses", ("sessions.by_status",)),
+    ("Session assignments", "Status"): ("Statuses", ("session_assignments.by_status",)),
     ("Sample requests", "#"): ("Sample requests", ("session_requests.sample",)),
 }
 

@@ -53,8 +53,15 @@ SessionMechanic = Literal["mechanics", "users", "either"]
 #: The schema the report reads the app's tables in (unqualified names, as the app's are).
 SCHEMA: Final = "public"
 
+#: The tables the report reads where the database has them: a database without one (made
+#: before the tool wrote it) reports the metrics that read it as not available, needing the
+#: table, instead of failing.
+OPTIONAL_TABLES: Final = ("session_assignments",)
+
 #: The tables the report needs, in the order of :data:`seeding.schema.APP_TABLES`.
-CORE_TABLES: Final = tuple(table.name for table in APP_TABLES)
+CORE_TABLES: Final = tuple(
+    table.name for table in APP_TABLES if table.name not in OPTIONAL_TABLES
+)
 
 _DIALECT: Final = PGDialect()  # type: ignore[no-untyped-call]
 
@@ -99,7 +106,9 @@ class Shape:
             read by their name.
         absent: Each tool column the database cannot give, as ``table.column``, with the live
             columns whose absence makes it so (``sessions.mechanic_id`` needs
-            ``mechanics.user_id`` when it holds auth user ids).
+            ``mechanics.user_id`` when it holds auth user ids). An optional table the
+            database lacks (:data:`OPTIONAL_TABLES`) is listed too, by its name, and each of
+            its columns needs the table.
         session_mechanic: What ``sessions.mechanic_id`` holds (:data:`SessionMechanic`).
         has_auth: Whether the database has Supabase's ``auth`` schema (the app's database,
             not one this tool created).
@@ -126,6 +135,8 @@ class Shape:
         """Return the live columns absent among those ``columns`` (``table.column``) need.
 
         Empty when the database gives every one of them; each absent column once, in order.
+        A name without a column (``session_assignments``) stands for the whole table: what
+        an optional table the database lacks needs is the table.
         """
         absent = dict(self.absent)
         found: dict[str, None] = {}
@@ -144,7 +155,7 @@ def shape_of(catalog: Catalog) -> Shape:
     A core table the catalog lacks reads as if it had none of its columns; callers check the
     tables first (:func:`seeding.report.build.check_schema`).
     """
-    tables = {name: catalog.table(name, SCHEMA) for name in CORE_TABLES}
+    tables = {name: catalog.table(name, SCHEMA) for name in TOOL_COLUMNS}
     mechanics = tables["mechanics"]
     has_user_id = mechanics is not None and all(
         mechanics.column(name) is not None for name in ("id", "user_id")
@@ -155,6 +166,11 @@ def shape_of(catalog: Catalog) -> Shape:
     absent: list[tuple[str, tuple[str, ...]]] = []
     for name, tool_columns in TOOL_COLUMNS.items():
         table = tables[name]
+        if table is None and name in OPTIONAL_TABLES:
+            # Never read: every metric of the table is not available, for want of it.
+            absent += [(name, (name,))]
+            absent += [(f"{name}.{column}", (name,)) for column in tool_columns]
+            continue
         live = {} if table is None else dict(table.columns)
         exposed: list[str] = []
         joins = ""
