@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from functools import wraps
 from importlib.metadata import version
 from pathlib import Path
@@ -439,6 +440,25 @@ def _print_targets(
         )
 
 
+def _report_clock(now: str | None, scenario: str | None) -> tuple[datetime | None, str]:
+    """Return the instant the report takes as now (None: the database's), and how it was chosen."""
+    if now is not None and now.strip().lower() != "now":
+        try:
+            instant = datetime.fromisoformat(now.strip())
+        except ValueError:
+            instant = None
+        if instant is None or instant.tzinfo is None:
+            raise fail(
+                f"--now {now!r} is not an ISO time with its offset; write it like "
+                "2026-11-20T12:00:00-05:00, or 'now' for the database's"
+            )
+        return instant, f"{instant.isoformat()} (--now)"
+    if now is None and scenario:
+        instant = measure.scenario_clock(scenario)[0]
+        return instant, f"{instant.isoformat()} (scenario {scenario}'s clock)"
+    return None, "the database's now()"
+
+
 @app.command("report")
 @clean_errors
 def report_command(
@@ -451,13 +471,21 @@ def report_command(
     output: Annotated[
         str | None, typer.Option(help="Write to this file instead of stdout.")
     ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="The instant the time rules take as now: an ISO time with "
+                     "its offset, or 'now' for the database's (default: the scenario's clock "
+                     "with --scenario, else the database's).", show_default=False),
+    ] = None,
 ) -> None:
     """Audit a database with the app's tables (read only): metrics, integrity, targets."""
     if fmt not in ("table", "markdown", "json"):
         raise fail(f"--format {fmt!r} is not one of table, markdown, json")
     if output:
         _check_output(output)  # before any query: a report that cannot be written is not run
-    measured = measure.measure(_chosen(db), scenario=scenario)
+    instant, clock = _report_clock(now, scenario)
+    measured = measure.measure(_chosen(db), scenario=scenario, now=instant)
+    typer.echo(f"clock: {clock}", err=True)
     text = report.render(measured, fmt)  # type: ignore[arg-type]
     code = _settle(0 if all(t.met for t in measured.targets) else 1)
     if output:

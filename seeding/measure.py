@@ -29,7 +29,9 @@ def measure(
         scenario: A scenario (a shipped name or a file) whose ``expect`` targets to check.
         expect: Targets to check besides (``{metric: condition}``, as a scenario's
             ``expect``); they win over the scenario's for the same metric.
-        now: The instant the integrity rules take as now; by default the database's.
+        now: The instant the integrity rules take as now; by default the scenario's clock
+            when a scenario is given (the instant its rows were made for), else the
+            database's ``now()``.
 
     Returns:
         The report; its ``targets`` hold each target checked, met or not.
@@ -44,9 +46,9 @@ def measure(
     """
     wanted = dict(expect or {})
     if scenario:
-        from seeding import scenario_file  # pydantic and YAML: only to read the targets
-
-        wanted = {**scenario_file.load(scenario)[0].expect, **wanted}
+        read = scenario_clock(scenario)
+        wanted = {**read[1], **wanted}
+        now = now if now is not None else read[0]
     checked = targets.parse_targets(wanted)
     target = database.target_of(database_url)
     engine = database.engine_for(target.endpoint)
@@ -56,6 +58,21 @@ def measure(
             return build_report(connection, now=now, targets=checked)
     finally:
         engine.dispose()
+
+
+def scenario_clock(scenario: str) -> tuple[datetime, dict[str, str]]:
+    """Return a scenario's clock (its ``clock.now``, or the default it runs with) and targets.
+
+    Raises:
+        ScenarioError: When the scenario cannot be read.
+
+    """
+    from seeding.plan import make_plan  # pydantic, YAML, the factories: only when asked
+    from seeding.scenario_file import load
+
+    loaded, nodes = load(scenario)
+    plan = make_plan(loaded, nodes)
+    return plan.now, dict(plan.expect)
 
 
 def measure_targets(
