@@ -347,8 +347,8 @@ def scenario_run(
         checked = measure.measure_targets(target, expect=result.expect, now=result.now)
     code = _settle(0 if all(t.met for t in checked) else 1)
     typer.echo(f"database: {_where(target)}")
-    if result.replaced:
-        typer.echo(f"replaced the earlier run's {counted(sum(result.replaced.values()), 'row')}")
+    for replaced in result.replaced_runs:
+        typer.echo(f"replaced {replaced}")
     part = f", shard {result.shard}" if result.shard else ""
     typer.echo(f"scenario {result.scenario} (seed {result.seed}, scale {result.scale:g}{part}):")
     total = sum(result.counts.values())

@@ -173,6 +173,21 @@ def runs_to_replace(
     return sorted(set(same) | set(overlapping))
 
 
+def describe_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> tuple[str, ...]:
+    """Return ``run <id> of <scenario> (seed N), R rows`` for each run, for the output."""
+    if not run_ids:
+        return ()
+    rows = connection.execute(
+        sa.select(runs.c.id, runs.c.scenario, runs.c.seed, runs.c.rows)
+        .where(runs.c.id.in_(list(run_ids)))
+        .order_by(runs.c.started_at, runs.c.id)
+    ).all()
+    return tuple(
+        f"run {run_id} of {scenario} (seed {seed}), {count:,} row{'' if count == 1 else 's'}"
+        for run_id, scenario, seed, count in rows
+    )
+
+
 def hold_run_lock(
     connection: Connection, *, wait: bool = True, notify: Callable[[str], None] | None = None
 ) -> None:

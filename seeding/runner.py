@@ -50,6 +50,8 @@ class RunResult:
     counts: dict[str, int]
     replaced: dict[str, int]
     seconds: float
+    #: The earlier runs it replaced, each as ``run <id> of <scenario> (seed N), R rows``.
+    replaced_runs: tuple[str, ...] = ()
     refs: dict[str, uuid.UUID | list[uuid.UUID]] = field(default_factory=dict)
     expect: dict[str, str] = field(default_factory=dict)
     #: ``table.column`` the tool fills but the database lacks (not written).
@@ -256,9 +258,9 @@ def write_built(
         with engine.begin() as connection:
             catalog = _open_run(connection, wait=wait, notify=notify, allow_remote=allow_remote)
             fitted = fit.fit(catalog, built.rows)
-            replaced = ledger.delete_runs(
-                connection, ledger.runs_to_replace(connection, plan.scenario, ids)
-            )
+            replacing = ledger.runs_to_replace(connection, plan.scenario, ids)
+            replaced_runs = ledger.describe_runs(connection, replacing)
+            replaced = ledger.delete_runs(connection, replacing)
             people = (_write_people(connection, catalog, built.rows, password, plan.seed)
                       if fitted.auth else {})
             counts = {table: len(ids) for table, ids in people.items()}
@@ -275,7 +277,8 @@ def write_built(
         raise _refused(error) from None
     return RunResult(
         run_id=run_id, scenario=plan.scenario, seed=plan.seed, scale=plan.scale, now=plan.now,
-        counts=counts, replaced=replaced, seconds=time.perf_counter() - started,
+        counts=counts, replaced=replaced, replaced_runs=replaced_runs,
+        seconds=time.perf_counter() - started,
         refs=built.ref_ids(), expect=dict(plan.expect), absent=fitted.absent,
         app_made={table: len(ids_) for table, ids_ in made.items()},
     )
@@ -467,6 +470,7 @@ def write_tiled(
                 keys = constraints.drop_foreign_keys(
                     connection, (*constraints.APP, (ledger.SCHEMA, ledger.blocks.name))
                 )
+                replaced_runs = ledger.describe_runs(connection, replace)
                 replaced = ledger.delete_runs(connection, replace)
                 ledger.start_run(connection, run_id, plan.scenario, plan.seed, plan.scale, shard)
                 encoder = tiles.Encoder(connection)
@@ -484,7 +488,8 @@ def write_tiled(
     ordered = {t.name: counts[t.name] for t in APP_TABLES if t.name in counts}
     return RunResult(
         run_id=run_id, scenario=plan.scenario, seed=plan.seed, scale=plan.scale, now=plan.now,
-        counts=ordered, replaced=replaced, seconds=time.perf_counter() - started,
+        counts=ordered, replaced=replaced, replaced_runs=replaced_runs,
+        seconds=time.perf_counter() - started,
         expect=dict(plan.expect),
     )
 

@@ -360,3 +360,18 @@ def test_report_output_that_can_be_written_is_left_alone_until_the_report(
     assert result.exit_code == 2
     assert result.output.startswith("error: cannot connect to ")
     assert not (tmp_path / "r.md").exists()  # the check made no file
+
+
+def test_a_run_names_the_runs_it_replaces(new_database: str) -> None:
+    import re
+
+    first = runner.invoke(app, ["scenario", "baseline", "--db", new_database])
+    assert first.exit_code == 0, first.output
+    assert "replaced" not in first.output
+    again = runner.invoke(app, ["scenario", "diverse", "--db", new_database])
+    assert again.exit_code == 0, again.output
+    # diverse extends baseline with its seed: the same rows, so baseline's run is replaced.
+    assert re.search(
+        r"^replaced run [0-9a-f-]{36} of baseline \(seed 20251112\), [0-9,]+ rows$",
+        again.output, re.M,
+    ), again.output
