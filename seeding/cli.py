@@ -301,6 +301,16 @@ def scenarios_list() -> None:
         typer.echo(f"{name:<12} {spec.description}")
 
 
+@app.command("kinds")
+@clean_errors
+def kinds_list() -> None:
+    """Print the reference of every kind: relations, traits, fields, aliases (Markdown)."""
+    from seeding import reference  # loads the factories, only when needed
+
+    _settle(0)  # it only reads
+    typer.echo(reference.kinds_reference(), nl=False)
+
+
 @app.command("scenario")
 @clean_errors
 def scenario_run(

@@ -75,7 +75,9 @@ PARAM_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 #: Factory parameters the factories work out themselves (objects, not values).
-INTERNAL_PARAMS = frozenset({"place", "coordinates", "session", "parent_mechanic", "draw", "times"})
+INTERNAL_PARAMS = frozenset(
+    {"place", "coordinates", "session", "parent_mechanic", "draw", "times", "assignment"}
+)
 
 #: Scenario-friendly names of factory parameters.
 ALIASES: dict[str, dict[str, str]] = {n: dict(k.aliases) for n, k in KINDS.items()}
