@@ -495,7 +495,8 @@ def report_command(
         _check_output(output)  # before any query: a report that cannot be written is not run
     instant, clock = _report_clock(now, scenario)
     measured = measure.measure(_chosen(db), scenario=scenario, now=instant)
-    typer.echo(f"clock: {clock}", err=True)
+    if fmt != "json":  # the JSON says it in its own `now`
+        typer.echo(f"clock: {clock}", err=True)
     text = report.render(measured, fmt)  # type: ignore[arg-type]
     code = _settle(0 if all(t.met for t in measured.targets) else 1)
     if output:
