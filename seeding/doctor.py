@@ -73,7 +73,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
 
-from seeding import database, guard
+from seeding import admit, database, guard
 from seeding.auth import TOKEN_COLUMNS
 from seeding.catalog import Catalog, Check, Column, ForeignKey, Table, Trigger, read_catalog
 from seeding.catalog import allowed_values as listed_values
@@ -511,11 +511,7 @@ def _vocabulary_problems(
     if live.is_enum and live.enum_schema is not None and live.enum_name is not None:
         lacking = [value for value in values if value not in live.enum_labels]
         if lacking:
-            enum = shown(live.enum_schema, live.enum_name)
-            statements = tuple(
-                f"ALTER TYPE {enum} ADD VALUE IF NOT EXISTS {_string(value)};"
-                for value in lacking
-            )
+            statements = admit.enum_labels_added(live.enum_schema, live.enum_name, lacking)
             in_auth = live.enum_schema == AUTH_SCHEMA
             how = (
                 "add the labels yourself (doctor never changes schema auth)"
@@ -541,13 +537,7 @@ def _vocabulary_problems(
         lacking = [value for value in values if value not in allowed]
         if not lacking:
             continue
-        listed = ", ".join(_string(value) for value in (*allowed, *lacking))
-        name = shown(check.name)
-        not_valid = "" if check.validated else " NOT VALID"
-        statement = (
-            f"ALTER TABLE {_table(table)} DROP CONSTRAINT {name}, "
-            f"ADD CONSTRAINT {name} CHECK ({shown(column)} IN ({listed})){not_valid};"
-        )
+        statement = admit.check_widened(SCHEMA, table, check, column, allowed, lacking)
         problems.append(
             Problem(
                 table,
@@ -867,9 +857,5 @@ def _table(name: str) -> str:
     return shown(SCHEMA, name)
 
 
-def _string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _listing(values: Iterable[str]) -> str:
-    return ", ".join(_string(value) for value in values)
+    return ", ".join(admit.literal(value) for value in values)

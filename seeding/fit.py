@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from seeding import admit, ledger
 from seeding import catalog as live
 from seeding.errors import SchemaMismatchError
 from seeding.identifiers import shown
@@ -172,7 +173,7 @@ def _fit_table(
     upsert = "id" if (kind.auth_user == "id" and catalog.table("users", "auth") is not None
                       and "id" in columns) else None
     fitted = TableFit(
-        table.name if table.schema == "public" else f"{table.schema}.{table.name}",
+        ledger.table_name(table.schema, table.name),
         table.schema, table.name, tuple(columns), tuple(getters), tuple(types), upsert,
     )
     return fitted, missing
@@ -229,19 +230,19 @@ def _check_values(table: live.Table, fitted: TableFit, rows: Iterable[Base],
 
 
 def _admit(table: live.Table, column: live.Column, values: Sequence[str]) -> str:
-    """Return the statement that would admit the values (what doctor --apply runs)."""
+    """Return the statements that would admit the values (what doctor --apply runs)."""
     if column.is_enum and column.enum_name:
-        enum = shown(column.enum_schema or "public", column.enum_name)
-        adds = "; ".join(f"ALTER TYPE {enum} ADD VALUE IF NOT EXISTS '{v}'" for v in values)
-        return f"{adds} (`seed db doctor --apply` runs it), or leave those rows out of the scenario"
+        adds = admit.enum_labels_added(column.enum_schema or "public", column.enum_name, values)
+        return (
+            f"{' '.join(adds)} (`seed db doctor --apply` runs it), or leave those rows out of "
+            "the scenario"
+        )
     checks = [c for c in table.checks if c.columns == (column.name,)]
     if checks:
-        union = ", ".join(f"'{v}'" for v in (*(column.allowed or ()), *values))
-        check = checks[0]
+        widened = admit.check_widened(table.schema, table.name, checks[0], column.name,
+                                      column.allowed or (), values)
         return (
-            f"widen the CHECK: ALTER TABLE {shown(table.schema, table.name)} DROP CONSTRAINT "
-            f"{shown(check.name)}, ADD CONSTRAINT {shown(check.name)} CHECK "
-            f"({shown(column.name)} IN ({union})) (`seed db doctor --apply` runs it), or leave "
+            f"widen the CHECK: {widened} (`seed db doctor --apply` runs it), or leave "
             "those values out of the scenario"
         )
     return "leave those values out of the scenario"
