@@ -215,6 +215,11 @@ def hold_run_lock(
     connection.execute(sa.select(sa.func.pg_advisory_xact_lock(RUN_LOCK_KEY)))
 
 
+def table_name(schema: str, table: str) -> str:
+    """Return a table's name as the ledger writes it (``auth.users``; ``profiles``)."""
+    return table if schema == APP_SCHEMA else f"{schema}.{table}"
+
+
 def split(name: str) -> tuple[str, str]:
     """Return (schema, table) of a table as the ledger names it."""
     schema, dot, table = name.partition(".")

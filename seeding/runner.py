@@ -196,8 +196,8 @@ def _app_made(connection: sa.Connection, catalog: Catalog, ours: Mapping[str, se
         primary = table.primary_key
         if primary is None or primary.columns != ("id",) or table.columns["id"].base_type != "uuid":
             continue
-        targets = {f"{k.target_schema}.{k.target_table}" if k.target_schema != "public"
-                   else k.target_table for k in table.foreign_keys}
+        targets = {ledger.table_name(k.target_schema, k.target_table)
+                   for k in table.foreign_keys}
         if not targets & written:
             continue
         ids = connection.execute(

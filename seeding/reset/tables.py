@@ -28,9 +28,8 @@ def live_columns(catalog: Catalog) -> dict[str, dict[str, str]]:
     }
 
 
-def ledger_name(schema: str, table: str) -> str:
-    """Return a table's name as the ledger writes it (``auth.users``; ``profiles``)."""
-    return table if schema == APP_SCHEMA else f"{schema}.{table}"
+#: A table's name as the ledger writes it (``auth.users``; ``profiles``).
+ledger_name = ledger.table_name
 
 
 def app_table(name: str) -> str:
