@@ -168,3 +168,17 @@ def as_user(
         yield connection
         connection.execute("RESET ROLE")
         connection.execute("SELECT set_config('request.jwt.claims', '', true)")
+
+
+def admit_tool_request_statuses(url: str) -> None:
+    """What `seed db doctor --apply` does for the migrations' enum: add the tool's statuses."""
+    from psycopg import sql
+
+    from seeding import vocabularies
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        for status in vocabularies.REQUEST_STATUSES:
+            connection.execute(
+                sql.SQL("ALTER TYPE public.session_request_status ADD VALUE IF NOT EXISTS {}")
+                .format(sql.Literal(status))
+            )

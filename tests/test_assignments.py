@@ -18,7 +18,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 import yaml
-from app_shape import as_user
+from app_shape import admit_tool_request_statuses, as_user
 from psycopg import sql
 
 import factories
@@ -325,16 +325,6 @@ def test_a_scenario_s_wrong_status_or_session_is_refused(tmp_path: Path) -> None
 # ---------------------------------------------------------------------------------------
 
 
-def _admit_request_statuses(url: str) -> None:
-    """What `seed db doctor --apply` does for the migrations' enum: add the tool's statuses."""
-    with psycopg.connect(url, autocommit=True) as connection:
-        for status in vocabularies.REQUEST_STATUSES:
-            connection.execute(
-                sql.SQL("ALTER TYPE public.session_request_status ADD VALUE IF NOT EXISTS {}")
-                .format(sql.Literal(status))
-            )
-
-
 #: The queue's unassigned list, as the app asks for it with the mechanic's token.
 UNASSIGNED = """
     SELECT session_id FROM session_assignments
@@ -373,7 +363,7 @@ def _snapshot(url: str) -> dict[str, Any]:
 
 
 def test_the_mechanic_queue_returns_every_seeded_queued_session(app_db: str) -> None:
-    _admit_request_statuses(app_db)
+    admit_tool_request_statuses(app_db)
     before = _snapshot(app_db)
     result = run_scenario("diverse", database_url=app_db, user_password=PASSWORD)
     assert result.counts["session_assignments"] == 26

@@ -14,10 +14,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from app_shape import as_user, sign_in_check
+from app_shape import admit_tool_request_statuses, as_user, sign_in_check
 from psycopg import sql
 
-from seeding import auth, vocabularies
+from seeding import auth
 from seeding.errors import ConfigurationError, SchemaError, SchemaMismatchError
 from seeding.reset import reset_database
 from seeding.runner import run_scenario
@@ -44,19 +44,9 @@ def _snapshot(url: str) -> dict[str, str]:
     return found
 
 
-def _admit_request_statuses(url: str) -> None:
-    """What `seed db doctor --apply` does for the migrations' enum: add the tool's statuses."""
-    with psycopg.connect(url, autocommit=True) as connection:
-        for status in vocabularies.REQUEST_STATUSES:
-            connection.execute(
-                sql.SQL("ALTER TYPE public.session_request_status ADD VALUE IF NOT EXISTS {}")
-                .format(sql.Literal(status))
-            )
-
-
 @pytest.fixture
 def app_ready(app_db: str) -> Iterator[str]:
-    _admit_request_statuses(app_db)
+    admit_tool_request_statuses(app_db)
     yield app_db
 
 
