@@ -55,6 +55,20 @@ class ResponseMinutes:
     max: float | None
 
 
+#: The upper edges (minutes) of the response-time histogram's buckets; a last bucket holds
+#: the responses from the highest edge on, and the first also those under 0 (a broken row).
+RESPONSE_BUCKETS: Final = (1, 2, 3, 5, 10, 15, 30, 60)
+
+
+def histogram_buckets(counts: Iterable[int]) -> list[dict[str, Any]]:
+    """Return the response histogram as JSON writes it: every bucket, from and to minutes."""
+    edges = (0, *RESPONSE_BUCKETS, None)
+    return [
+        {"from_minutes": edges[i], "to_minutes": edges[i + 1], "count": count}
+        for i, count in enumerate(counts)
+    ]
+
+
 @dataclass(frozen=True)
 class SampleRequest:
     """One request of the sample: the first ones by ``created_at``."""
@@ -89,6 +103,24 @@ class RequestStats:
     urgent: int
     without_customer_profile: int
     sample: tuple[SampleRequest, ...]
+    #: The responses per bucket of :data:`RESPONSE_BUCKETS` (one more count than edges).
+    response_histogram: tuple[int, ...] = (0,) * (len(RESPONSE_BUCKETS) + 1)
+    #: Requests per month of their customer's local time ("2025-10"), oldest month first.
+    by_local_month: Mapping[str, int] = field(default_factory=dict)
+    #: Requests per weekday of their customer's local time ("mon" .. "sun"), Monday first.
+    by_local_weekday: Mapping[str, int] = field(default_factory=dict)
+    #: Requests per hour of their customer's local time ("00" .. "23"), in hour order.
+    by_local_hour: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def local_months(self) -> int:
+        """Return in how many months (the customers' local time) requests were made."""
+        return len(self.by_local_month)
+
+    @property
+    def local_weekdays(self) -> int:
+        """Return on how many of the 7 weekdays (the customers' local time) requests were made."""
+        return len(self.by_local_weekday)
 
     @property
     def unassigned(self) -> int:
@@ -115,9 +147,15 @@ class RequestStats:
             "cancelled_before_assignment": self.cancelled_before_assignment,
             "cancelled_after_assignment": self.cancelled_after_assignment,
             "response_minutes": dataclasses.asdict(self.response_minutes),
+            "response_histogram": histogram_buckets(self.response_histogram),
             "oldest": iso_utc(self.oldest),
             "newest": iso_utc(self.newest),
             "span_days": self.span_days,
+            "by_local_month": dict(self.by_local_month),
+            "by_local_weekday": dict(self.by_local_weekday),
+            "by_local_hour": dict(self.by_local_hour),
+            "local_months": self.local_months,
+            "local_weekdays": self.local_weekdays,
             "with_workshop": self.with_workshop,
             "with_preferred_workshop": self.with_preferred_workshop,
             "with_preferred_mechanic": self.with_preferred_mechanic,

@@ -12,10 +12,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from seeding.report.model import Report, iso_utc
+from seeding.report import compare
+from seeding.report.html import render_html
+from seeding.report.junit import render_junit
+from seeding.report.model import Report, RequestStats, histogram_buckets, iso_utc
+from seeding.rhythm import LOCAL_HOURS, WEEKDAYS
 from seeding.targets import TargetResult, format_number
 
-Format = Literal["table", "markdown", "json"]
+Format = Literal["table", "markdown", "json", "html", "junit"]
+
+#: Every format :func:`render` writes.
+FORMATS: tuple[Format, ...] = ("table", "markdown", "json", "html", "junit")
 
 
 @dataclass(frozen=True)
@@ -35,26 +42,40 @@ class Section:
     tables: tuple[Table, ...] = field(default_factory=tuple)
 
 
-def render(report: Report, fmt: Format) -> str:
+def render(report: Report, fmt: Format, comparison: compare.Comparison | None = None) -> str:
     """Return the report as text.
 
     Args:
         report: The report, from :func:`seeding.report.build_report`.
         fmt: ``markdown`` (headed sections and pipe tables, like the audit reports),
-            ``table`` (plain aligned text for a terminal) or ``json`` (``to_dict()``, indented,
-            keys sorted).
+            ``table`` (plain aligned text for a terminal), ``json`` (``to_dict()``, indented,
+            keys sorted), ``html`` (one self-contained page with charts,
+            :mod:`seeding.report.html`) or ``junit`` (targets and rules as test cases,
+            :mod:`seeding.report.junit`).
+        comparison: The report compared with another (:func:`seeding.report.compare.compare`):
+            markdown and table show the comparison, JSON adds it under ``comparison``, HTML
+            and JUnit show both sides.
 
     Raises:
-        ValueError: When ``fmt`` is none of the three.
+        ValueError: When ``fmt`` is none of :data:`FORMATS`.
 
     """
+    if fmt == "html":
+        return render_html(report, comparison)
+    if fmt == "junit":
+        return render_junit(report, comparison)
+    if comparison is not None and fmt in ("json", "markdown", "table"):
+        return {
+            "json": compare.render_json, "markdown": compare.render_markdown,
+            "table": compare.render_text,
+        }[fmt](comparison, report)
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2, sort_keys=True)
     if fmt == "markdown":
         return _markdown(report)
     if fmt == "table":
         return _text(report)
-    raise ValueError(f"unknown report format {fmt!r}; expected one of table, markdown, json")
+    raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
 def _percent(count: int, total: int) -> str:
@@ -69,6 +90,43 @@ def _breakdown(name: str, counts: Mapping[str, int], total: int) -> Table:
     rows = [(key, str(n), _percent(n, total)) for key, n in counts.items()]
     rows.append(("TOTAL", str(total), _percent(total, total)))
     return Table((name, "Count", "Percentage"), tuple(rows))
+
+
+def _time_periods(r: RequestStats) -> Section:
+    """Return when the requests were made, in their customers' local time: months, days, hours.
+
+    Every weekday and hour has its row, 0 included, so the week's and the day's rhythm show.
+    """
+    counted = sum(r.by_local_hour.values())
+
+    def spread(name: str, keys: Sequence[str], counts: Mapping[str, int]) -> Table:
+        rows = [(key, str(n), _percent(n, counted)) for key in keys for n in [counts.get(key, 0)]]
+        rows.append(("TOTAL", str(counted), _percent(counted, counted)))
+        return Table((name, "Count", "Percentage"), tuple(rows))
+
+    return Section(
+        "Time periods (customer's local time)",
+        facts=(
+            ("Calendar months", str(r.local_months)),
+            ("Weekdays", f"{r.local_weekdays} of {len(WEEKDAYS)}"),
+        ),
+        tables=(
+            spread("Month", tuple(r.by_local_month), r.by_local_month),
+            spread("Weekday", WEEKDAYS, r.by_local_weekday),
+            spread("Local hour", LOCAL_HOURS, r.by_local_hour),
+        ),
+    )
+
+
+def _histogram(r: RequestStats) -> Table:
+    """Return the responses per bucket of minutes (every bucket, 0 included)."""
+    buckets = histogram_buckets(r.response_histogram)
+    count = r.response_minutes.count
+    return Table(
+        ("Response time (minutes)", "Responses", "Percentage"),
+        tuple((compare.bucket_label(b), str(b["count"]), _percent(b["count"], count))
+              for b in buckets),
+    )
 
 
 def _status_columns(by_status: Sequence[Mapping[str, int]]) -> list[str]:
@@ -136,8 +194,10 @@ def sections(report: Report) -> list[Section]:
                 ("Fastest response", _minutes(response.min)),
                 ("Slowest response", _minutes(response.max)),
             ),
+            tables=(_histogram(r),) if response.count else (),
         )
     )
+    found.append(_time_periods(r))
     found.append(
         Section(
             "Session types",
@@ -315,6 +375,8 @@ _FACT_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
     ("Time analysis", "Average response time"): ("session_requests.response_minutes",),
     ("Time analysis", "Fastest response"): ("session_requests.response_minutes",),
     ("Time analysis", "Slowest response"): ("session_requests.response_minutes",),
+    ("Time periods", "Calendar months"): ("session_requests.local_months",),
+    ("Time periods", "Weekdays"): ("session_requests.local_weekdays",),
     ("Customers", "Customer profiles"): ("customers.total",),
     ("Customers", "Customers who made requests"): ("customers.active",),
     ("Customers", "Customer profiles with requests"): ("customers.with_requests",),
@@ -351,6 +413,12 @@ _TABLE_METRICS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("Assignment", "Assignment status"): ("Assignment", ("session_requests.assigned",)),
     ("Mechanics involved", "Mechanic"): ("Requests per mechanic", ("mechanics.per_mechanic",)),
     ("Session types", "Type"): ("Session types", ("session_requests.by_session_type",)),
+    ("Time analysis", "Response time (minutes)"): (
+        "Response times", ("session_requests.response_histogram",)
+    ),
+    ("Time periods", "Month"): ("Requests per month", ("session_requests.by_local_month",)),
+    ("Time periods", "Weekday"): ("Requests per weekday", ("session_requests.by_local_weekday",)),
+    ("Time periods", "Local hour"): ("Requests per hour", ("session_requests.by_local_hour",)),
     ("Customers", "Customer"): ("Requests per customer", ("customers.per_customer",)),
     ("Cancellations", "Cancelled"): (
         "Cancellations",
