@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, ClassVar
 
 import factory
 
@@ -14,25 +14,9 @@ from factories.context import current_clock, rng
 from factories.timeline import signed_up_at
 from seeding.contacts import email_address, fictional_phone
 from seeding.errors import FactoryRuleError
+from seeding.geography import time_zone_of
 from seeding.schema import Profile, Vehicle
 from seeding.vocabularies import CUSTOMER_ROLE, PROVINCE_NAMES
-
-#: Each province's main time zone, as the app stores it in ``profiles.timezone``.
-TIME_ZONES = {
-    "NL": "America/St_Johns",
-    "NS": "America/Halifax",
-    "PE": "America/Halifax",
-    "NB": "America/Moncton",
-    "QC": "America/Toronto",
-    "ON": "America/Toronto",
-    "MB": "America/Winnipeg",
-    "SK": "America/Regina",
-    "AB": "America/Edmonton",
-    "BC": "America/Vancouver",
-    "YT": "America/Whitehorse",
-    "NT": "America/Yellowknife",
-    "NU": "America/Iqaluit",
-}
 
 
 def state_province(province: str | None) -> str | None:
@@ -66,6 +50,11 @@ class CustomerFactory(PlacedFactory):
     class Meta:
         model = Profile
 
+    _scenario_params: ClassVar[dict[str, tuple[type, ...]]] = {
+        "first_name": (str,),
+        "last_name": (str,),
+    }
+
     class Params:
         first_name = factory.Faker("first_name", locale="en_CA")
         last_name = factory.Faker("last_name", locale="en_CA")
@@ -81,7 +70,8 @@ class CustomerFactory(PlacedFactory):
     postal_zip_code = factory.LazyAttribute(lambda o: postal_zip_code(o.postal_code))
     account_type = "individual_customer"
     organization_id = None
-    timezone = factory.LazyAttribute(lambda o: TIME_ZONES.get(o.place.province, "America/Toronto"))
+    # Each province's main time zone, as the app stores it (seeding.geography.TIME_ZONES).
+    timezone = factory.LazyAttribute(lambda o: time_zone_of(o.place.province))
     is_18_plus = True
     terms_accepted = True
     waiver_accepted = True

@@ -2,6 +2,12 @@
 
 Every instant comes from the scenario clock (never the wall clock): created ≤ accepted ≤
 session start < session end ≤ now; a pending request has not expired yet, an expired one has.
+
+The clock's window is the marketplace's history: a request made in it (one that is over, or
+scheduled) is drawn with the marketplace's rhythm (:data:`seeding.rhythm.MARKETPLACE`) in its
+customer's local time: recent days denser than old ones, few requests at night, more on
+weekday evenings. Requests still pending or waiting are drawn from the last hour, as the
+lifecycle wants.
 """
 
 from __future__ import annotations
@@ -9,9 +15,13 @@ from __future__ import annotations
 import math
 import random
 from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from factories.context import Clock
+from seeding.geography import time_zone_of
 from seeding.lifecycle import REQUEST_TTL
+from seeding.rhythm import MARKETPLACE, Rhythm
 
 #: The most a mechanic takes to accept (minutes); the audit's slowest was 29.38.
 MAX_RESPONSE_MINUTES = 29.5
@@ -28,7 +38,10 @@ def response_minutes(rng: random.Random) -> float:
 
 
 def in_window(rng: random.Random, clock: Clock, room: timedelta = timedelta(0)) -> datetime:
-    """Draw an instant in the clock's window that leaves ``room`` before now."""
+    """Draw an instant in the clock's window that leaves ``room`` before now, evenly.
+
+    Rows that follow the marketplace's rhythm are drawn with :func:`in_history` instead.
+    """
     latest = min(clock.end, clock.now - room)
     if latest <= clock.start:
         return clock.start
@@ -36,22 +49,82 @@ def in_window(rng: random.Random, clock: Clock, room: timedelta = timedelta(0)) 
     return clock.start + timedelta(seconds=round(rng.uniform(0, span)))
 
 
-def request_created_at(
-    rng: random.Random, clock: Clock, status: str, assigned: bool, session_status: str | None
+#: The most draws :func:`in_history` makes before it keeps the last one (a window that lies
+#: wholly in quiet hours, shorter than a day, may refuse many; a usual one makes 2.7 on average).
+MAX_HISTORY_DRAWS = 64
+
+
+@lru_cache(maxsize=64)
+def local_zone(province: str | None) -> ZoneInfo:
+    """Return the time zone people of a province live by (Toronto's when it is unknown)."""
+    return ZoneInfo(time_zone_of(province))
+
+
+def in_history(
+    rng: random.Random,
+    clock: Clock,
+    zone: ZoneInfo,
+    room: timedelta = timedelta(0),
+    rhythm: Rhythm = MARKETPLACE,
 ) -> datetime:
-    """Draw when a request was created, so that its whole lifecycle fits before now."""
+    """Draw an instant of the clock's window, leaving ``room`` before now, with a rhythm.
+
+    The instant's age before the window's end follows the rhythm's growth (an exponential
+    decay of ``half_life``, cut at the window's start); its local weekday and hour in
+    ``zone`` follow the rhythm's profile (a draw is kept with a probability of its density
+    over the profile's peak, else drawn again). Whole seconds from the window's end.
+
+    Args:
+        rng: The generator to draw from.
+        clock: The scenario clock: the window is ``start`` .. ``min(end, now - room)``.
+        zone: The local time zone whose hours and weekdays the rhythm describes.
+        room: How long before now the instant must be, at least.
+        rhythm: The profile; the marketplace's by default.
+
+    """
+    latest = min(clock.end, clock.now - room)
+    if latest <= clock.start:
+        return clock.start
+    span = math.floor((latest - clock.start).total_seconds())
+    rate = math.log(2) / rhythm.half_life.total_seconds()
+    # The share of the decay's mass the window holds, from its end back to its start.
+    held = -math.expm1(-rate * span)
+    instant = latest
+    for _ in range(MAX_HISTORY_DRAWS):
+        age = -math.log1p(-rng.random() * held) / rate
+        instant = latest - timedelta(seconds=min(round(age), span))
+        if rng.random() * rhythm.peak < rhythm.density(instant.astimezone(zone)):
+            break
+    return instant
+
+
+def request_created_at(
+    rng: random.Random,
+    clock: Clock,
+    status: str,
+    assigned: bool,
+    session_status: str | None,
+    zone: ZoneInfo | None = None,
+) -> datetime:
+    """Draw when a request was created, so that its whole lifecycle fits before now.
+
+    A request that is over (or scheduled) was made in the clock's window, with the
+    marketplace's rhythm in ``zone``, the customer's local time (Toronto's by default):
+    :func:`in_history`.
+    """
     now = clock.now
+    zone = zone or local_zone(None)
     if status == "pending":
         # Still waiting: created less than the request's lifetime ago.
         return now - timedelta(seconds=round(rng.uniform(30, REQUEST_TTL.total_seconds() * 0.8)))
     if status == "accepted":
         if session_status == "scheduled":
-            return in_window(rng, clock, room=timedelta(hours=1))
+            return in_history(rng, clock, zone, room=timedelta(hours=1))
         # Accepted a little while ago; the session is waiting to start or running.
         return now - timedelta(seconds=round(rng.uniform(35 * 60, 75 * 60)))
     if status in ("expired", "unattended") or (status == "cancelled" and not assigned):
-        return in_window(rng, clock, room=REQUEST_TTL)
-    return in_window(rng, clock, room=FINISHED_ROOM)
+        return in_history(rng, clock, zone, room=REQUEST_TTL)
+    return in_history(rng, clock, zone, room=FINISHED_ROOM)
 
 
 def plus_minutes(instant: datetime, minutes: float) -> datetime:

@@ -2,7 +2,9 @@
 
 The first letter of a postal code fixes the province (Canada Post); a city belongs to one
 province; coordinates are GeoNames' city centres. Faker's ``en_CA`` city and postcode are not
-consistent with the province, so factories draw places from here instead.
+consistent with the province, so factories draw places from here instead. A province also
+fixes the local time zone its people live by (:data:`TIME_ZONES`): the factories draw a
+customer's request times in it, and the report reads them back in it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 #: First letter of a postal code → the provinces it can belong to (X is shared by NU and NT).
@@ -34,6 +38,29 @@ POSTAL_PREFIXES: Final[dict[str, tuple[str, ...]]] = {
     "X": ("NU", "NT"),
     "Y": ("YT",),
 }
+
+#: Each province's main time zone (IANA), as the app stores it in ``profiles.timezone``.
+#: Québec is America/Toronto (America/Montreal is a link to it); New Brunswick is
+#: America/Moncton (Atlantic time, as America/Halifax); Saskatchewan keeps no daylight time.
+TIME_ZONES: Final[Mapping[str, str]] = MappingProxyType({
+    "NL": "America/St_Johns",
+    "NS": "America/Halifax",
+    "PE": "America/Halifax",
+    "NB": "America/Moncton",
+    "QC": "America/Toronto",
+    "ON": "America/Toronto",
+    "MB": "America/Winnipeg",
+    "SK": "America/Regina",
+    "AB": "America/Edmonton",
+    "BC": "America/Vancouver",
+    "YT": "America/Whitehorse",
+    "NT": "America/Yellowknife",
+    "NU": "America/Iqaluit",
+})
+
+#: The zone of a place whose province is unknown (none, or not a code of
+#: :data:`TIME_ZONES`): the marketplace's home, where the audited staging data was made.
+DEFAULT_TIME_ZONE: Final = "America/Toronto"
 
 #: Letters that never appear in a Canadian postal code.
 EXCLUDED_LETTERS: Final = frozenset("DFIOQU")
@@ -155,6 +182,24 @@ def province_of_postal_code(code: str) -> tuple[str, ...]:
     if not code or not POSTAL_CODE_PATTERN.match(code.upper()):
         return ()
     return POSTAL_PREFIXES.get(code[0].upper(), ())
+
+
+def time_zone_of(province: str | None) -> str:
+    """Return the IANA time zone of a province code; :data:`DEFAULT_TIME_ZONE` if unknown."""
+    return TIME_ZONES.get(province or "", DEFAULT_TIME_ZONE)
+
+
+def sql_time_zone(province_column: str) -> str:
+    """Return a SQL expression: the IANA time zone of a province code, as :func:`time_zone_of`."""
+    branches = " ".join(
+        f"WHEN {_sql_text(code)} THEN {_sql_text(zone)}" for code, zone in TIME_ZONES.items()
+    )
+    return f"(CASE {province_column} {branches} ELSE {_sql_text(DEFAULT_TIME_ZONE)} END)"
+
+
+def _sql_text(value: str) -> str:
+    """Return a SQL string literal of ``value`` (quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -10,7 +10,9 @@ A scenario says what the seeded database must show, as metric path → condition
 
 A path names a number in :meth:`seeding.report.Report.to_dict`. A path into one of the report's
 maps (``by_status``, ``provinces``, ...) accepts any key of that map's vocabulary, and a key the
-report's map lacks counts as 0: the maps hold only the values that occur.
+report's map lacks counts as 0: the maps hold only the values that occur. A map whose keys are
+not a closed vocabulary (``session_requests.by_local_month``: months) accepts any key of its
+form (``2025-10``).
 
 A metric the database cannot measure (listed under the report's ``unavailable``: a column it
 needs is absent) meets no target, and its result says so: ``missing`` names the columns.
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from seeding.errors import ScenarioError
+from seeding.rhythm import LOCAL_HOURS, WEEKDAYS
 from seeding.vocabularies import (
     ASSIGNMENT_STATUSES,
     MECHANIC_TYPES,
@@ -53,6 +56,9 @@ SCALAR_METRICS: Final = (
     "session_requests.response_minutes.min",
     "session_requests.response_minutes.max",
     "session_requests.span_days",
+    # Distinct local months and weekdays with a request: "time periods", not counts of rows.
+    "session_requests.local_months",
+    "session_requests.local_weekdays",
     "session_requests.with_workshop",
     "session_requests.with_preferred_workshop",
     "session_requests.with_preferred_mechanic",
@@ -85,6 +91,8 @@ MAP_METRICS: Final[dict[str, tuple[str, ...]]] = {
     "session_requests.share_by_session_type": SESSION_TYPES,
     "session_requests.by_routing_type": ROUTING_TYPES,
     "session_requests.by_request_type": REQUEST_TYPES,
+    "session_requests.by_local_weekday": WEEKDAYS,
+    "session_requests.by_local_hour": LOCAL_HOURS,
     "customers.provinces": PROVINCES,
     "mechanics.by_type": MECHANIC_TYPES,
     "mechanics.complete_by_type": MECHANIC_TYPES,
@@ -94,7 +102,24 @@ MAP_METRICS: Final[dict[str, tuple[str, ...]]] = {
     "session_assignments.by_status": ASSIGNMENT_STATUSES,
 }
 
-#: Every dotted path a target may name.
+
+@dataclass(frozen=True)
+class OpenKeys:
+    """The keys of a map that has no closed vocabulary: a form, and an example of it."""
+
+    pattern: re.Pattern[str]
+    form: str
+    example: str
+
+
+#: The report's maps whose keys are not a closed vocabulary, by dotted path, with their form.
+OPEN_MAP_METRICS: Final[dict[str, OpenKeys]] = {
+    "session_requests.by_local_month": OpenKeys(
+        re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$"), "a month YYYY-MM", "2025-10"
+    ),
+}
+
+#: Every dotted path a target may name, but those into :data:`OPEN_MAP_METRICS`.
 KNOWN_METRICS: Final = frozenset(SCALAR_METRICS) | frozenset(
     f"{path}.{key}" for path, keys in MAP_METRICS.items() for key in keys
 )
@@ -119,16 +144,23 @@ class Target:
     metric: str
     op: str
     value: float
+    #: A range's upper end: the target is then ``value <= current <= high`` (an ``==`` count
+    #: target of a scaled run, see :func:`scaled`).
+    high: float | None = None
 
     @property
     def needed(self) -> str:
-        """Return the condition as text, e.g. ``">= 120"``."""
+        """Return the condition as text, e.g. ``">= 120"``, ``"21 to 43"``."""
+        if self.high is not None:
+            return f"{format_number(self.value)} to {format_number(self.high)}"
         return f"{self.op} {format_number(self.value)}"
 
     def met_by(self, current: float | None) -> bool:
         """Return whether a metric's current value meets the condition (None never does)."""
         if current is None:
             return False
+        if self.high is not None:
+            return self.value <= current <= self.high
         return OPERATORS[self.op](current, self.value)
 
 
@@ -213,10 +245,28 @@ def parse_targets(expect: Mapping[str, str]) -> list[Target]:
 
 
 def check_metric(metric: str) -> None:
-    """Raise ScenarioError, naming the closest valid paths, unless ``metric`` is a known path."""
+    """Raise ScenarioError, naming the closest valid paths, unless ``metric`` is a known path.
+
+    A known path is one of :data:`KNOWN_METRICS`, or a key of its form into one of
+    :data:`OPEN_MAP_METRICS`.
+    """
     if metric in KNOWN_METRICS:
         return
     parent, _, key = metric.rpartition(".")
+    if parent in OPEN_MAP_METRICS:
+        keys = OPEN_MAP_METRICS[parent]
+        if keys.pattern.match(key):
+            return
+        raise ScenarioError(
+            f"expect.{metric}: key {key!r} of {parent} is not {keys.form}; "
+            f"e.g. {parent}.{keys.example}"
+        )
+    if metric in OPEN_MAP_METRICS:
+        keys = OPEN_MAP_METRICS[metric]
+        raise ScenarioError(
+            f"expect.{metric}: {metric} is a map, not a number; name one of its keys, "
+            f"{keys.form}, e.g. {metric}.{keys.example}"
+        )
     if parent in MAP_METRICS:
         raise ScenarioError(
             f"expect.{metric}: unknown key {key!r} of {parent}; expected one of "
@@ -247,7 +297,7 @@ def lookup(report: Mapping[str, Any], metric: str) -> float | None:
     """
     check_metric(metric)
     parent, _, key = metric.rpartition(".")
-    if parent in MAP_METRICS:
+    if parent in MAP_METRICS or parent in OPEN_MAP_METRICS:
         found = _walk(report, parent).get(key, 0)
     else:
         found = _walk(report, metric)
@@ -315,3 +365,57 @@ def _walk(report: Mapping[str, Any], path: str) -> Any:
     for part in path.split("."):
         node = node[part]
     return node
+
+
+#: Scalar metrics that are not counts of rows: a scaled run keeps their targets as written.
+UNSCALED_METRICS: Final = frozenset({
+    "session_requests.response_minutes.avg",
+    "session_requests.response_minutes.min",
+    "session_requests.response_minutes.max",
+    "session_requests.span_days",
+    "session_requests.local_months",
+    "session_requests.local_weekdays",
+    "customers.province_count",
+    "workshops.province_count",
+    "integrity_violations",
+})
+
+
+def is_count(metric: str) -> bool:
+    """Return whether a metric counts rows (it then scales with ``--scale``).
+
+    Shares (``share_by_*``), averages, extremes, spans and numbers of distinct values (of
+    provinces) are not counts.
+    """
+    parent, _, _ = metric.rpartition(".")
+    if parent in MAP_METRICS:
+        return not parent.rpartition(".")[2].startswith("share_")
+    return metric not in UNSCALED_METRICS
+
+
+def scaled(targets: Iterable[Target], scale: float) -> list[Target]:
+    """Return a run's targets at ``--scale``: count targets scaled as the quotas are.
+
+    A count is rounded as a step's count is (``round(N * scale)``), in the direction the run
+    can move it: a lower bound (``>=``, ``>``) scales down below 1 and stays above it, an
+    upper bound (``<=``, ``<``) scales up above 1 and stays below it, and ``== N`` becomes the
+    range between the two. Parts of a scenario do not scale (``each`` rows, ``scale: false``
+    steps: baseline's audited rows inside diverse), so a lower bound never grows with the run:
+    ``diverse --scale 0.5`` promises ``>= 60`` requests where ``diverse`` promises ``>= 120``,
+    and ``diverse --scale 2`` still ``>= 120``. Other targets are kept as written.
+    """
+    if scale == 1.0:
+        return list(targets)
+    down, up = min(scale, 1.0), max(scale, 1.0)
+    found = []
+    for target in targets:
+        if not is_count(target.metric) or target.high is not None:
+            found.append(target)
+        elif target.op in (">=", ">"):
+            found.append(Target(target.metric, target.op, float(round(target.value * down))))
+        elif target.op in ("<=", "<"):
+            found.append(Target(target.metric, target.op, float(round(target.value * up))))
+        else:
+            low, high = float(round(target.value * down)), float(round(target.value * up))
+            found.append(Target(target.metric, "==", low, high if high != low else None))
+    return found

@@ -12,6 +12,7 @@ PACKAGES = ("seeding", "factories")
 DOMAIN = {
     "seeding", "seeding.errors", "seeding.geography", "seeding.contacts", "seeding.schema",
     "seeding.vocabularies", "seeding.lifecycle", "seeding.plans", "seeding.mechanic_types",
+    "seeding.rhythm",
 }
 
 

@@ -15,6 +15,7 @@ reported as not available, or skipped, never as a number (:mod:`seeding.report.s
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,12 +34,14 @@ from seeding import integrity
 from seeding.catalog import read_catalog
 from seeding.database import WORK_MEM, describe, local_settings
 from seeding.errors import DatabaseError, SchemaError
+from seeding.geography import sql_time_zone
 from seeding.lifecycle import sql_priority_broadcast
 from seeding.mechanic_types import sql_mechanic_type
 from seeding.report import lanes
 from seeding.report.model import (
     NO_ASSIGNMENTS,
     NULL_KEY,
+    RESPONSE_BUCKETS,
     AssignmentStats,
     CustomerActivity,
     CustomerStats,
@@ -55,6 +58,7 @@ from seeding.report.model import (
     WorkshopStats,
 )
 from seeding.report.shape import CORE_TABLES, SCHEMA, Shape, shape_of
+from seeding.rhythm import LOCAL_HOURS, WEEKDAYS
 from seeding.targets import Target
 from seeding.vocabularies import REQUEST_STATUSES
 
@@ -88,6 +92,10 @@ def _columns(table: str, *columns: str) -> tuple[str, ...]:
 _REQUESTS, _PROFILES, _MECHANICS = "session_requests", "profiles", "mechanics"
 _ASSIGNMENTS = "session_assignments"
 _MECHANIC_TYPE = _columns(_MECHANICS, "workshop_id", "account_type")
+#: A request's local time: when it was made, and its customer's province (the time zone).
+_LOCAL_TIME = _columns(_REQUESTS, "created_at", "customer_id") + _columns(
+    _PROFILES, "id", "province"
+)
 _MECHANIC_COMPLETE = _columns(
     _MECHANICS, "profile_completion_score", "city", "province", "postal_code",
     "years_of_experience",
@@ -109,9 +117,20 @@ METRIC_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "session_requests.cancelled_before_assignment": _columns(_REQUESTS, "status", "mechanic_id"),
     "session_requests.cancelled_after_assignment": _columns(_REQUESTS, "status", "mechanic_id"),
     "session_requests.response_minutes": _columns(_REQUESTS, "created_at", "accepted_at"),
+    "session_requests.response_histogram": _columns(_REQUESTS, "created_at", "accepted_at"),
     "session_requests.oldest": _columns(_REQUESTS, "created_at"),
     "session_requests.newest": _columns(_REQUESTS, "created_at"),
     "session_requests.span_days": _columns(_REQUESTS, "created_at"),
+    **dict.fromkeys(
+        (
+            "session_requests.by_local_month",
+            "session_requests.by_local_weekday",
+            "session_requests.by_local_hour",
+            "session_requests.local_months",
+            "session_requests.local_weekdays",
+        ),
+        _LOCAL_TIME,
+    ),
     "session_requests.with_workshop": _columns(_REQUESTS, "workshop_id"),
     "session_requests.with_preferred_workshop": _columns(_REQUESTS, "preferred_workshop_id"),
     "session_requests.with_preferred_mechanic": _columns(_REQUESTS, "preferred_mechanic_id"),
@@ -213,6 +232,7 @@ def build_report(
     sample: int = 10,
     top: int = 20,
     targets: Sequence[Target] = (),
+    run: uuid.UUID | None = None,
 ) -> Report:
     """Measure a database with the app's tables; read only.
 
@@ -230,6 +250,7 @@ def build_report(
         top: How many customers, mechanics and incomplete mechanics to list one by one (the
             counts always cover all of them).
         targets: Conditions to check the report against (see :mod:`seeding.targets`).
+        run: Measure only the rows this run wrote (by the ledger); None: every row.
 
     Raises:
         SchemaError: When a table the report needs is missing; the message names it. A
@@ -241,6 +262,8 @@ def build_report(
     """
     with translated_errors():
         shape = check_schema(connection)
+        if run is not None:
+            shape = dataclasses.replace(shape, run=run)
         unavailable = unavailable_metrics(shape)
         skipped = integrity.skipped_rules(shape)
         passes = [
@@ -269,6 +292,7 @@ def build_report(
                 else {"session assignments": partial(_assignments, shape=shape)}
             ),
             "sample": partial(_sample, shape=shape, sample=max(int(sample), 0)),
+            "request times": partial(_request_times, shape=shape),
             **{
                 rule: partial(integrity.check_tables, now=now, rules=(rule,), reader=shape)
                 for rule in integrity.TABLE_RULES
@@ -285,6 +309,7 @@ def build_report(
         requests = dataclasses.replace(
             figures,
             sample=done["sample"],
+            **done["request times"],
             without_customer_profile=figures.without_customer_profile
             + customer_parties.requests_without_profile,
         )
@@ -388,6 +413,19 @@ def _key(value: Any) -> str:
 _BREAKDOWNS = ("status", "session_type", "routing_type", "request_type")
 
 
+def _response_buckets() -> str:
+    """Return the count of responses per histogram bucket, as SQL columns ``h_0``, ``h_1``..."""
+    waited = "(accepted_at - created_at)"
+    bounds = [None, *RESPONSE_BUCKETS, None]
+    columns = []
+    for index in range(len(RESPONSE_BUCKETS) + 1):
+        low, high = bounds[index], bounds[index + 1]
+        where = [f"{waited} >= interval '{low} minutes'"] if low is not None else []
+        where += [f"{waited} < interval '{high} minutes'"] if high is not None else []
+        columns.append(f"count(*) FILTER (WHERE {' AND '.join(where)}) AS h_{index}")
+    return ", ".join(columns)
+
+
 def _request_figures(connection: Connection, shape: Shape) -> RequestStats:
     """Measure the requests in one pass, grouped by every breakdown at once.
 
@@ -412,7 +450,7 @@ def _request_figures(connection: Connection, shape: Shape) -> RequestStats:
                count(*) FILTER (WHERE {sql_priority_broadcast()}) AS priority_broadcasts,
                count(*) FILTER (WHERE is_follow_up) AS follow_ups,
                count(*) FILTER (WHERE is_urgent) AS urgent,
-               count(*) - count(customer_id) AS without_customer
+               count(*) - count(customer_id) AS without_customer, {_response_buckets()}
         FROM {shape.rel("session_requests")}
         GROUP BY status, session_type, routing_type, request_type, mechanic_id IS NOT NULL
         """,
@@ -449,6 +487,10 @@ def _request_figures(connection: Connection, shape: Shape) -> RequestStats:
         urgent=sum(int(row.urgent) for row in rows),
         without_customer_profile=sum(int(row.without_customer) for row in rows),
         sample=(),
+        response_histogram=tuple(
+            sum(int(getattr(row, f"h_{index}")) for row in rows)
+            for index in range(len(RESPONSE_BUCKETS) + 1)
+        ),
     )
 
 
@@ -466,6 +508,57 @@ def _in_minutes(span: timedelta, count: int) -> float:
     microseconds = Decimal((span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds)
     minutes = microseconds / Decimal(count * 60_000_000)
     return float(minutes.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+#: A local hour starts on a half hour of UTC in every Canadian time zone (Newfoundland is
+#: UTC-3:30 or -2:30): requests counted per half hour of UTC can be read in local time.
+_BIN_SECONDS = 1800
+
+
+def _request_times(connection: Connection, shape: Shape) -> dict[str, dict[str, int]]:
+    """Count the requests by month, weekday and hour of their customer's local time.
+
+    The time zone is the customer's province's (:func:`seeding.geography.sql_time_zone`;
+    Toronto's for a request whose customer has no profile or no known province). One scan
+    counts the requests per province and half hour of UTC; only those few groups are turned
+    into local times.
+
+    Returns:
+        The ``by_local_month``, ``by_local_weekday`` and ``by_local_hour`` fields of
+        :class:`RequestStats`, each in its keys' order (months oldest first, Monday first,
+        hours from 00).
+
+    """
+    rows = _rows(
+        connection,
+        f"""
+        WITH binned AS (
+            SELECT p.province, floor(date_part('epoch', r.created_at) / {_BIN_SECONDS}) AS bin,
+                   count(*) AS n
+            FROM {shape.rel("session_requests", "r")}
+                 LEFT JOIN {shape.rel("profiles", "p")} ON p.id = r.customer_id
+            WHERE r.created_at IS NOT NULL
+            GROUP BY 1, 2)
+        SELECT to_char(t.local, 'YYYY-MM') AS month, extract(isodow FROM t.local)::int AS weekday,
+               extract(hour FROM t.local)::int AS hour, sum(t.n)::bigint AS n
+        FROM (SELECT to_timestamp(bin * {_BIN_SECONDS}) AT TIME ZONE {sql_time_zone("province")}
+                     AS local, n
+              FROM binned) t
+        GROUP BY 1, 2, 3
+        """,
+    )
+    months: dict[str, int] = defaultdict(int)
+    weekdays: dict[str, int] = defaultdict(int)
+    hours: dict[str, int] = defaultdict(int)
+    for month, weekday, hour, n in rows:
+        months[str(month)] += int(n)
+        weekdays[WEEKDAYS[int(weekday) - 1]] += int(n)
+        hours[LOCAL_HOURS[int(hour)]] += int(n)
+    return {
+        "by_local_month": dict(sorted(months.items())),
+        "by_local_weekday": {day: weekdays[day] for day in WEEKDAYS if day in weekdays},
+        "by_local_hour": {hour: hours[hour] for hour in LOCAL_HOURS if hour in hours},
+    }
 
 
 def _sample(connection: Connection, shape: Shape, sample: int) -> tuple[SampleRequest, ...]:
