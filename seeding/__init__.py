@@ -1,8 +1,10 @@
 """seeding: coherent test data for the mechanic marketplace's PostgreSQL (Supabase) database.
 
 The library's entry points are the calls the ``seed`` command and the pytest plugin make:
-:func:`run_scenario` (``seed scenario``), :func:`reset_database` (``seed reset``),
-:func:`build_report` (``seed report``), :func:`diagnose` and :func:`apply_fixes`
+:func:`run_scenario` (``seed scenario``), :func:`export_scenario` (``seed export``),
+:func:`reset_database` (``seed reset``),
+:func:`build_report` (``seed report``; ``seeding.measure.measure`` opens the database),
+:func:`diagnose` and :func:`apply_fixes`
 (``seed db doctor``), :func:`create_schema` (``seed db create``). Every error they raise on
 purpose is a :class:`SeedingError`.
 
@@ -24,11 +26,13 @@ from seeding.errors import (
     SchemaError,
     SchemaMismatchError,
     SeedingError,
+    UniqueConflict,
 )
 
 if TYPE_CHECKING:
     from seeding.database import Target, create_schema, engine_for, normalize_url, resolve
     from seeding.doctor import apply_fixes, diagnose
+    from seeding.export import export_scenario
     from seeding.guard import Endpoint, ensure_writable
     from seeding.report import build_report
     from seeding.reset import reset_database
@@ -44,6 +48,7 @@ _LAZY = {
     "normalize_url": "seeding.database",
     "resolve": "seeding.database",
     "run_scenario": "seeding.runner",
+    "export_scenario": "seeding.export",
     "reset_database": "seeding.reset",
     "build_report": "seeding.report",
     "diagnose": "seeding.doctor",
@@ -61,12 +66,14 @@ __all__ = [
     "SchemaMismatchError",
     "SeedingError",
     "Target",
+    "UniqueConflict",
     "apply_fixes",
     "build_report",
     "create_schema",
     "diagnose",
     "engine_for",
     "ensure_writable",
+    "export_scenario",
     "normalize_url",
     "reset_database",
     "resolve",

@@ -51,6 +51,15 @@ def quote(*names: str) -> str:
     return sql.Identifier(*names).as_string(None).replace(":", "\\:")
 
 
+def literal(value: str) -> str:
+    """Return a text value as a quoted SQL literal, for a statement run by ``sa.text()``.
+
+    For values that must be part of a query's text (a subquery a reader hands out); a value
+    passed to one statement goes as a bound parameter instead.
+    """
+    return sql.Literal(value).as_string(None).replace(":", "\\:")
+
+
 def shown(*names: str) -> str:
     """Return the names dot-joined, each quoted where PostgreSQL needs it (SQLAlchemy's rule)."""
     return ".".join(_PREPARER.quote(name) for name in names)

@@ -16,6 +16,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from psycopg import sql
@@ -55,6 +58,10 @@ runs = sa.Table(
     sa.Column("rows", sa.Integer, nullable=False, server_default=sa.text("0")),
     # "K/N" for one shard of a tiled scenario; NULL for a whole run.
     sa.Column("shard", sa.Text),
+    # The scenario and those in its `extends` chain (ancestors first); NULL before families.
+    sa.Column("family", ARRAY(sa.Text)),
+    # The run's clock: the instant its rows were built around (the report's now for them).
+    sa.Column("clock", sa.DateTime(timezone=True)),
 )
 
 blocks = sa.Table(
@@ -104,9 +111,11 @@ def ensure(connection: Connection) -> None:
     connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quote(SCHEMA)}"))
     metadata.create_all(connection, checkfirst=True)
     # Ledgers made before shards existed.
-    connection.execute(
-        sa.text(f"ALTER TABLE {quote(SCHEMA, 'runs')} ADD COLUMN IF NOT EXISTS shard text")
-    )
+    # Ledgers made before shards, families and clocks existed.
+    connection.execute(sa.text(
+        f"ALTER TABLE {quote(SCHEMA, 'runs')} ADD COLUMN IF NOT EXISTS shard text, "
+        "ADD COLUMN IF NOT EXISTS family text[], ADD COLUMN IF NOT EXISTS clock timestamptz"
+    ))
     upgrade(connection)
 
 
@@ -156,21 +165,78 @@ def exists(connection: Connection) -> bool:
 
 
 def runs_to_replace(
-    connection: Connection, scenario: str, ids: Sequence[uuid.UUID]
+    connection: Connection, scenario: str, ids: Sequence[uuid.UUID],
+    family: Sequence[str] = (),
 ) -> list[uuid.UUID]:
-    """Return the earlier runs a new run replaces.
+    """Return the earlier runs a new run replaces, whatever their seed.
 
-    Those are the runs of the same scenario, and any that wrote a row with an id the new run
-    writes (an ancestor scenario run with the same seed).
+    Those are the runs of its family: the scenarios joined to it by ``extends`` (its own, those
+    it extends, those that extend it, and those that extend the same scenario: ``diverse``
+    and the docs' example both extend ``baseline``, and both hold baseline's fixed values).
+    ``family`` is the new run's chain, ancestors first (its scenario alone when empty); a run
+    recorded before families counts as a family of its own scenario. Also replaced: any run
+    that wrote a row with an id the new run writes.
     """
+    chain = list(dict.fromkeys([*family, scenario]))
     same = connection.execute(
-        sa.select(runs.c.id).where(runs.c.scenario == scenario)
+        sa.select(runs.c.id).where(
+            runs.c.scenario.in_(chain) | runs.c.family.overlap(sa.cast(chain, ARRAY(sa.Text)))
+        )
     ).scalars().all()
     overlapping = connection.execute(
         sa.text("SELECT DISTINCT run_id FROM seeding.ledger WHERE row_id = ANY(:ids)"),
         {"ids": list(ids)},
     ).scalars().all()
     return sorted(set(same) | set(overlapping))
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the ledger holds it."""
+
+    id: uuid.UUID
+    scenario: str
+    seed: int
+    scale: float
+    rows: int
+    #: The instant its rows were built around; None for a run recorded before clocks.
+    clock: datetime | None
+    shard: str | None
+
+    def describe(self) -> str:
+        """Return ``run <id> of <scenario> (seed N, scale S)``."""
+        shard = f", shard {self.shard}" if self.shard else ""
+        return f"run {self.id} of {self.scenario} (seed {self.seed}, scale {self.scale:g}{shard})"
+
+
+def find_run(connection: Connection, run_id: uuid.UUID) -> RunRecord | None:
+    """Return the run with this id, or None (also when there is no ledger)."""
+    if not exists(connection):
+        return None
+    found = connection.execute(_run_select(connection).where(runs.c.id == run_id)).first()
+    return None if found is None else RunRecord(*found)
+
+
+def latest_run(connection: Connection, scenario: str) -> RunRecord | None:
+    """Return the newest run of a scenario (by name), or None (also when there is no ledger)."""
+    if not exists(connection):
+        return None
+    found = connection.execute(
+        _run_select(connection).where(runs.c.scenario == scenario)
+        .order_by(runs.c.started_at.desc(), runs.c.id).limit(1)
+    ).first()
+    return None if found is None else RunRecord(*found)
+
+
+def _run_select(connection: Connection) -> sa.Select[Any]:
+    """Select a RunRecord's columns (a ledger made before clocks has none: NULL)."""
+    has_clock = connection.execute(sa.text(
+        "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass(:runs) "
+        "AND attname = 'clock' AND NOT attisdropped)"
+    ), {"runs": shown(SCHEMA, "runs")}).scalar_one()
+    clock = runs.c.clock if has_clock else sa.null().label("clock")
+    return sa.select(runs.c.id, runs.c.scenario, runs.c.seed, runs.c.scale, runs.c.rows,
+                     clock, runs.c.shard)
 
 
 def describe_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> tuple[str, ...]:
@@ -267,7 +333,11 @@ def delete_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> dict[st
         )
     }
     bulk = sum(listed.values()) >= constraints.BULK_ROWS
-    keys = constraints.drop_foreign_keys(connection) if bulk else []
+    if bulk:  # the keys of the tables pointing at deleted rows too (see constraints.referencing)
+        aside = constraints.referencing(connection, [split(table) for table in listed])
+        keys = constraints.drop_foreign_keys(connection, (*constraints.APP, *aside))
+    else:
+        keys = []
     for table in deletion_order(listed):
         settings = _delete_settings(connection, table, listed[table])
         with local_settings(connection, settings):
@@ -320,9 +390,17 @@ def copy_statement(schema: str, table: str, columns: Sequence[str]) -> sql.Compo
 
 
 def record(connection: Connection, run_id: uuid.UUID, scenario: str, seed: int, scale: float,
-           rows: Iterable[tuple[str, uuid.UUID]]) -> int:
-    """Record a run and the (table, id) of every row it wrote; return how many rows."""
-    connection.execute(runs.insert().values(id=run_id, scenario=scenario, seed=seed, scale=scale))
+           rows: Iterable[tuple[str, uuid.UUID]], *, family: Sequence[str] = (),
+           clock: datetime | None = None) -> int:
+    """Record a run and the (table, id) of every row it wrote; return how many rows.
+
+    ``family`` is the scenario's ``extends`` chain (see :func:`runs_to_replace`), ``clock``
+    the instant its rows were built around.
+    """
+    connection.execute(runs.insert().values(
+        id=run_id, scenario=scenario, seed=seed, scale=scale,
+        family=list(family) or [scenario], clock=clock,
+    ))
     by_table: dict[str, list[uuid.UUID]] = {}
     for table, row_id in rows:
         by_table.setdefault(table, []).append(row_id)
@@ -360,11 +438,13 @@ def shards_to_replace(
 
 
 def start_run(connection: Connection, run_id: uuid.UUID, scenario: str, seed: int, scale: float,
-              shard: str | None = None) -> None:
+              shard: str | None = None, *, family: Sequence[str] = (),
+              clock: datetime | None = None) -> None:
     """Record a run whose ledger rows the caller writes itself (see seeding.tiles)."""
-    connection.execute(
-        runs.insert().values(id=run_id, scenario=scenario, seed=seed, scale=scale, shard=shard)
-    )
+    connection.execute(runs.insert().values(
+        id=run_id, scenario=scenario, seed=seed, scale=scale, shard=shard,
+        family=list(family) or [scenario], clock=clock,
+    ))
 
 
 def finish_run(connection: Connection, run_id: uuid.UUID, rows: int) -> None:

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 import yaml
 
 import factories
+from factories.base import internal_params, scenario_params
 from seeding import targets
 from seeding.errors import ConfigurationError, ScenarioError
 from seeding.kinds import KINDS
@@ -53,31 +54,16 @@ VOCABULARY: dict[str, dict[str, tuple[Any, ...]]] = {
 #: Columns the tables' CHECK constraints hold to a range (inclusive).
 RANGES: dict[str, dict[str, tuple[int, int]]] = {n: dict(k.ranges) for n, k in KINDS.items()}
 
-#: The types of the factory parameters (not columns) a scenario may set.
-PARAM_TYPES: dict[str, tuple[type, ...]] = {
-    "id_prefix": (str,),
-    "in_city": (str,),
-    "in_province": (str,),
-    "first_name": (str,),
-    "last_name": (str,),
-    "owner_name": (str,),
-    "with_brand": (str,),
-    "type": (str,),
-    "mechanic_type": (str,),
-    "session_status": (str,),
-    "as_independent": (bool,),
-    "as_virtual": (bool,),
-    "as_workshop": (bool,),
-    "after_assignment": (bool,),
-    "assigned": (bool,),
-    "response_minutes": (int, float),
-    "ends_before": (datetime,),
+#: The types of each kind's factory parameters (not columns) a scenario may set: declared on
+#: the factories (``_scenario_params``).
+PARAM_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
+    n: scenario_params(k.factory) for n, k in KINDS.items()
 }
 
-#: Factory parameters the factories work out themselves (objects, not values).
-INTERNAL_PARAMS = frozenset(
-    {"place", "coordinates", "session", "parent_mechanic", "draw", "times", "assignment"}
-)
+#: Each kind's factory parameters that the factory works out itself (objects, not values).
+INTERNAL_PARAMS: dict[str, frozenset[str]] = {
+    n: internal_params(k.factory) for n, k in KINDS.items()
+}
 
 #: Scenario-friendly names of factory parameters.
 ALIASES: dict[str, dict[str, str]] = {n: dict(k.aliases) for n, k in KINDS.items()}
@@ -183,6 +169,8 @@ class Plan:
     window: Window | None
     steps: tuple[CreatePlan | UpdatePlan, ...]
     expect: Mapping[str, str] = field(default_factory=dict)
+    #: The scenario's ``extends`` chain by name, ancestors first, itself last.
+    family: tuple[str, ...] = ()
 
     @property
     def row_count(self) -> int:
@@ -328,14 +316,14 @@ def column_value(column: sa.Column[Any], value: Any) -> Any:
     return value
 
 
-def _param_value(name: str, value: Any) -> Any:
+def _param_value(kind: str, name: str, value: Any) -> Any:
     """Check a factory parameter's value (a parameter that is not a column).
 
     Raises:
         ValueError: Saying what the parameter needs.
 
     """
-    types = PARAM_TYPES.get(name)
+    types = PARAM_TYPES[kind].get(name)
     if types is None or value is None:
         return value
     if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
@@ -397,7 +385,7 @@ class _Checker:
             raise self.fail(
                 loc, where, f"unknown field {key!r} of {kind}{_closest(key, accepted)}{hint}"
             )
-        if key in INTERNAL_PARAMS:
+        if key in INTERNAL_PARAMS[kind]:
             raise self.fail(
                 loc, where, f"{key!r} is worked out by the {kind} factory and cannot be set"
             )
@@ -425,7 +413,8 @@ class _Checker:
             )
         column = model_columns(kind).get(name)
         try:
-            value = column_value(column, value) if column is not None else _param_value(name, value)
+            value = (column_value(column, value) if column is not None
+                     else _param_value(kind, name, value))
         except ValueError as error:
             raise self.fail(loc, where, f"{name} {error}; found {_shown(value)}") from None
         bounds = RANGES.get(kind, {}).get(name)
@@ -884,4 +873,5 @@ def make_plan(
     return Plan(
         scenario=scenario.name, seed=run_seed, scale=scale, now=clock.now, window=clock.window,
         steps=tuple(steps), expect=scenario.expect,
+        family=tuple(name for name, _, _ in scenario.chain),
     )

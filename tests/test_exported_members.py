@@ -7,7 +7,8 @@ SEEDING_API = {
     "ConfigurationError", "DatabaseError", "FactoryRuleError", "ResetBlockedError",
     "ScenarioError", "SchemaError", "SchemaMismatchError", "SeedingError", "Endpoint",
     "Target", "apply_fixes", "build_report", "create_schema", "diagnose", "engine_for",
-    "ensure_writable", "normalize_url", "reset_database", "resolve", "run_scenario",
+    "ensure_writable", "export_scenario", "normalize_url", "reset_database",
+    "resolve", "run_scenario", "UniqueConflict",
 }
 
 

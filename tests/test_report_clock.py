@@ -1,4 +1,4 @@
-"""One clock: the report takes the scenario's clock with --scenario, --now when given."""
+"""One clock: the report takes the run's clock with --scenario or --run, --now when given."""
 
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ def test_a_fresh_run_is_measured_on_its_own_clock(pg_url: str) -> None:
                                 "2030-01-01T00:00:00+00:00"])
     assert later.exit_code == 0, later.output
     assert _rules(later.stdout)["expires_at fits pending and expired"] > 0
-    # A table or markdown report says on stderr which clock it took (the JSON, in `now`).
+    # A table or markdown report says on stderr which rows and clock it took (the JSON, in
+    # `now`): the scenario's latest run, on the clock the ledger recorded for it.
     for arguments, said in (
-        (["--scenario", "diverse"], "clock: 2025-11-12T12:00:00-05:00 (scenario diverse's clock)"),
+        (["--scenario", "diverse"], "clock: 2025-11-12T17:00:00+00:00 (the run's clock)"),
         (["--now", "2030-01-01T00:00:00+00:00"], "clock: 2030-01-01T00:00:00+00:00 (--now)"),
         ([], "clock: the database's now()"),
     ):

@@ -237,7 +237,7 @@ def test_run_removes_only_that_run(
     assert dump(pg_url) == without(before, removed_ids, {str(removed.run_id)})
     assert f"run {removed.run_id} (small, seed 7" in result.output
     assert str(kept.run_id) not in result.output
-    assert sum(table_counts(result.output).values()) == len(removed_ids) == 17
+    assert sum(table_counts(result.output).values()) == len(removed_ids) == 19
 
 
 def test_a_bulk_run_goes_exactly_and_its_keys_come_back(
@@ -625,7 +625,7 @@ def test_ensure_local_refuses_every_remote_host(monkeypatch: pytest.MonkeyPatch)
 def test_on_a_terminal_it_asks_and_no_deletes_nothing(
     pg_url: str, baseline: runner.RunResult, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("seeding.cli.reset._stdin_is_terminal", lambda: True)
     before = dump(pg_url)
     declined = cli_runner.invoke(cli.app, ["reset", "--db", pg_url], input="n\n")
     assert declined.exit_code == 1
@@ -641,7 +641,7 @@ def test_on_a_terminal_it_asks_and_no_deletes_nothing(
 def test_yes_does_not_ask(
     pg_url: str, baseline: runner.RunResult, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("seeding.cli.reset._stdin_is_terminal", lambda: True)
     result = cli_runner.invoke(cli.app, ["reset", "--yes", "--db", pg_url])
     assert result.exit_code == 0
     assert "delete these rows?" not in result.output and ledger_ids(pg_url) == set()

@@ -299,7 +299,7 @@ def test_an_unforeseen_exception_names_the_file_and_asks_for_a_report(
     def broken(built: object) -> None:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("seeding.build._mechanic_counters", broken)
+    monkeypatch.setattr("seeding.build._after_build", broken)
     name = write(HEAD + "  - create: customer\n")
     assert refused(name) == (
         "x.yaml: checking and building the scenario failed unexpectedly (ZeroDivisionError: "

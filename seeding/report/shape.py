@@ -28,6 +28,7 @@ left join), which PostgreSQL folds into the query that reads them.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -36,14 +37,9 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from seeding.catalog import Catalog, Column, Table
+from seeding.identifiers import literal, quote
+from seeding.kinds import KINDS
 from seeding.schema import APP_TABLES
-from seeding.vocabularies import (
-    REQUEST_STATUSES,
-    REQUEST_TYPES,
-    ROUTING_TYPES,
-    SESSION_STATUSES,
-    SESSION_TYPES,
-)
 
 #: What ``sessions.mechanic_id`` holds: a ``mechanics.id`` (its key points at mechanics), the
 #: mechanic's auth user id (its key points at ``auth.users`` or ``mechanics.user_id``), or
@@ -80,18 +76,22 @@ TOOL_COLUMNS: Final[dict[str, dict[str, str]]] = {
 
 #: A tool column the app keeps under another name, with the same meaning: (table, column) →
 #: the app's column.
-ALTERNATES: Final[dict[tuple[str, str], str]] = {("vehicles", "customer_id"): "user_id"}
+#: From the registry (:attr:`seeding.kinds.Kind.live_names`; ``vehicles.customer_id`` is the
+#: app's ``user_id``).
+ALTERNATES: Final[dict[tuple[str, str], str]] = {
+    (kind.model.__tablename__, column): names[0]
+    for kind in KINDS.values()
+    for column, names in kind.live_names.items()
+    if names
+}
 
 #: The values the report compares a column with; an enum column that lacks one is read as
 #: text (an enum column not listed here is always read as text).
 VOCABULARIES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
-    ("session_requests", "status"): REQUEST_STATUSES,
-    ("session_requests", "session_type"): SESSION_TYPES,
-    ("session_requests", "routing_type"): ROUTING_TYPES,
-    ("session_requests", "request_type"): REQUEST_TYPES,
-    ("sessions", "status"): SESSION_STATUSES,
-    ("sessions", "type"): SESSION_TYPES,
-}
+    (kind.model.__tablename__, column): tuple(values)
+    for kind in KINDS.values()
+    for column, values in kind.vocabularies.items()
+}  # from the registry: each kind's closed vocabularies (seeding.kinds)
 
 #: Columns the report compares with each other: both are read as text unless they share a type.
 PAIRS: Final = ((("sessions", "type"), ("session_requests", "session_type")),)
@@ -112,6 +112,8 @@ class Shape:
         session_mechanic: What ``sessions.mechanic_id`` holds (:data:`SessionMechanic`).
         has_auth: Whether the database has Supabase's ``auth`` schema (the app's database,
             not one this tool created).
+        run: The run whose rows alone are read (the ledger's ids of each table), or None for
+            every row.
 
     """
 
@@ -119,6 +121,7 @@ class Shape:
     absent: tuple[tuple[str, tuple[str, ...]], ...] = ()
     session_mechanic: SessionMechanic = "mechanics"
     has_auth: bool = False
+    run: uuid.UUID | None = None
 
     def rel(self, table: str, alias: str | None = None) -> str:
         """Return the SQL that reads ``table`` in a FROM clause, with ``alias`` if given.
@@ -127,6 +130,13 @@ class Shape:
         ``alias`` or, without one, the table's name (so that ``table.column`` still reads).
         """
         subquery = dict(self.relations).get(table)
+        if self.run is not None:
+            source = subquery or table
+            subquery = (
+                f"(SELECT * FROM {source} {quote('whole')} WHERE id IN (SELECT row_id FROM "
+                f"{quote('seeding', 'ledger')} WHERE run_id = {literal(str(self.run))}::uuid "
+                f"AND table_name = {literal(table)}))"
+            )
         if subquery is None:
             return table if alias is None else f"{table} {alias}"
         return f"{subquery} {alias or table}"

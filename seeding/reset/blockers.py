@@ -194,7 +194,8 @@ def find_blockers(
         raise SchemaError(
             f"cannot check which rows point at the rows the reset would delete: the database "
             f"lacks {', '.join(unchecked)}; nothing was deleted; fix: `seed db doctor` shows "
-            "how the schema differs, `seed db create` adds missing tables"
+            "how the schema differs (`seed db create` adds missing tables to a database of the "
+            "tool's own; the app's database gets them from its migrations)"
         )
     found: list[Blocker] = []
     # The app's tables' references are checked per table, from its kept rows (see below).
@@ -266,7 +267,10 @@ def _kept_rows_in_the_way(
     requests beside a small run, the references of ``session_requests`` took 0.8 s each
     as plain joins of the whole table; most rows go, and what is kept is small.
     """
-    columns = ", ".join(f"s.{quote(name)}" for name in sorted({ref.column for ref in refs}))
+    # The id is selected anyway (a key on it, profiles.id → auth.users, names it once).
+    columns = "".join(
+        f", s.{quote(name)}" for name in sorted({ref.column for ref in refs} - {"id"})
+    )
     parameters: dict[str, object] = {"source": table, "runs": run_ids}
     parts = []
     for index, ref in enumerate(refs):
@@ -294,7 +298,7 @@ def _kept_rows_in_the_way(
             )
         parameters[f"t{index}"] = ref.points_at_table
     query = (
-        f"WITH kept AS MATERIALIZED (SELECT s.id, {columns} FROM {app_table(table)} AS s "
+        f"WITH kept AS MATERIALIZED (SELECT s.id{columns} FROM {app_table(table)} AS s "
         "WHERE NOT EXISTS (SELECT FROM seeding.ledger AS sl WHERE sl.table_name = :source "
         "AND sl.row_id = s.id AND sl.run_id = ANY(:runs))) "
         + " UNION ALL ".join(parts)

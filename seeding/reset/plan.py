@@ -172,10 +172,14 @@ def _plan(
     listed = _listed_tables(connection, run_ids)
     missing = [name for name in listed if name not in live]
     if missing:
+        recreate = (
+            "restore them from the app's migrations (`supabase db reset` on a local stack)"
+            if catalog.has_schema(AUTH_SCHEMA)
+            else "recreate the missing tables with `seed db create`"
+        )
         raise SchemaError(
             f"the ledger lists rows of {_names(missing)}, which the database lacks; nothing "
-            "was deleted; fix: recreate the missing tables with `seed db create` (their rows "
-            "went with them), then reset again"
+            f"was deleted; fix: {recreate} (their rows went with them), then reset again"
         )
     counts, whole = _count_runs(connection, run_ids, listed)
     checked = merge_references(live_named(references(), live), live_references(connection, catalog))
