@@ -4,6 +4,11 @@ One run, one server, a fresh database:
 
 1. ``seed scenario load --scale 1`` and ``--scale 10`` end to end (subprocesses; rows per
    second and peak memory of each);
+1b. the largest of those scales again on a database shaped like the app's live Supabase one
+   (tests/app_shape.py: ``auth.users`` and the app's triggers), where every customer and
+   mechanic also gets an auth user and an identity; then once more with the app's own
+   triggers disabled on that database (the bench's own; the tool never disables them), which
+   tells the time of the app's triggers from the tool's;
 2. a bare binary COPY of as many pre-made rows of the session_requests shape (the rows the
    scale-10 run wrote, read back into memory first), into a table of the same columns: with
    no index (the heap's ceiling) and with its primary key;
@@ -12,7 +17,8 @@ One run, one server, a fresh database:
    (the first right after the load and the bare COPY; one machine's runs differ a lot).
 
 Usage:
-    python bench/load.py [--server URL] [--scales 1,10] [--sample 2000] [--reports 5]
+    python bench/load.py [--server URL] [--scales 1,10] [--app live|migrations|none]
+                         [--sample 2000] [--reports 5]
 
 ``--server`` is a PostgreSQL server URL the benchmark may create a database on (default:
 $SEED_TEST_DATABASE_URL, else the embedded server). Prints the figures and the ratios.
@@ -70,6 +76,36 @@ def bench_database(server: str) -> Iterator[tuple[str, str]]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+#: The seeded users' password on the app-shaped database.
+APP_PASSWORD = "bench-password-1"
+
+
+@contextmanager
+def app_database(server: str, shape: str, *, triggers: bool) -> Iterator[str]:
+    """Yield the URL of a fresh database shaped like the app's (``live`` or ``migrations``).
+
+    ``triggers=False`` disables the app's own triggers there (``DISABLE TRIGGER USER`` on
+    ``auth.users`` and the app's tables), to measure what they cost; the keys' checks stay.
+    """
+    sys.path.insert(0, str(ROOT / "tests"))
+    from app_shape import admit_tool_request_statuses, create_app_shape
+
+    with bench_database(server) as (_, url):
+        create_app_shape(url, live=shape == "live")
+        if shape == "migrations":
+            admit_tool_request_statuses(url)
+        if not triggers:
+            with psycopg.connect(url) as connection:
+                tables = connection.execute(
+                    "SELECT schemaname, tablename FROM pg_tables "
+                    "WHERE schemaname = 'public' OR (schemaname, tablename) = ('auth', 'users')"
+                ).fetchall()
+                for schema, table in tables:
+                    connection.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(
+                        sql.Identifier(schema, table)))
+        yield url
 
 
 def tree_resident_kb(root: int) -> int:
@@ -201,6 +237,11 @@ def main() -> None:
         "--scales", default="1,10", help="comma-separated scales of `load` (default 1,10)"
     )
     parser.add_argument(
+        "--app", choices=("live", "migrations", "none"), default="live",
+        help="the app-shaped database `load` also runs on at the largest scale: the live "
+        "staging shape (default), the migrations' shape, or none",
+    )
+    parser.add_argument(
         "--sample", type=int, default=2000, help="factory_boy rows to time (default 2000)"
     )
     parser.add_argument(
@@ -228,6 +269,25 @@ def main() -> None:
                 f"= {rows / seconds:,.0f} rows/s end to end; peak memory {peak} MB",
                 flush=True,
             )
+
+        app_runs: dict[str, tuple[int, float, int]] = {}
+        if args.app != "none":
+            scale = max(runs)
+            for label, triggers in (("app-shaped", True), ("app-shaped, its triggers off", False)):
+                with app_database(server, args.app, triggers=triggers) as app_url:
+                    seconds, peak, stdout = run_measured(seed(
+                        "scenario", "load", "--db", app_url, "--scale", f"{scale:g}",
+                        "--user-password", APP_PASSWORD,
+                    ))
+                rows = total_rows(stdout)
+                app_runs[label] = (rows, seconds, peak)
+                print(
+                    f"seed scenario load --scale {scale:g}, {label} ({args.app}) database: "
+                    f"{rows:,} rows (auth users and identities included) in {seconds:.1f} s "
+                    f"= {rows / seconds:,.0f} rows/s; peak memory {peak} MB; "
+                    f"{seconds / runs[scale][1]:.2f}× the tool's own schema",
+                    flush=True,
+                )
 
         requests, bare, bare_pk = bare_copy(url)
         print(
@@ -265,6 +325,12 @@ def main() -> None:
             print(
                 f"| `seed scenario load --scale {scale:g}` | {n:,} rows in {s:.1f} s, "
                 f"{n / s:,.0f} rows/s, peak {peak} MB |"
+            )
+        for label, (n, s, peak) in app_runs.items():
+            print(
+                f"| `seed scenario load --scale {largest:g}`, {label} ({args.app}) | {n:,} rows "
+                f"in {s:.1f} s, {n / s:,.0f} rows/s, peak {peak} MB; {s / seconds:.2f}× the "
+                "tool's own schema (target ≤ 1.3×) |"
             )
         print(f"| bare binary COPY, session_requests shape, no index | {bare:,.0f} rows/s |")
         print(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import factory
 
@@ -14,7 +14,13 @@ from factories.base import BaseFactory
 from factories.context import current_clock, rng
 from factories.customers import CustomerFactory
 from factories.mechanics import MechanicFactory
-from factories.timeline import FINISHED_ROOM, MAX_START_DELAY_MINUTES, in_window, plus_minutes
+from factories.timeline import (
+    FINISHED_ROOM,
+    MAX_START_DELAY_MINUTES,
+    in_history,
+    local_zone,
+    plus_minutes,
+)
 from seeding.lifecycle import (
     FINISHED_SESSION_STATUSES,
     OPEN_SESSION_STATUSES,
@@ -34,7 +40,9 @@ def _created_at(o: Any) -> Any:
         return o.ends_before - timedelta(hours=rng().uniform(6, 14 * 24))
     if o.status in RUNNING_SESSION_STATUSES or o.status in ("waiting", "pending"):
         return clock.now - timedelta(minutes=rng().uniform(5, 30))
-    return in_window(rng(), clock, room=FINISHED_ROOM)
+    # Over: in the clock's window, with the marketplace's rhythm in the customer's local time.
+    zone = local_zone(getattr(o.customer, "province", None))
+    return in_history(rng(), clock, zone, room=FINISHED_ROOM)
 
 
 def _started_at(o: Any) -> Any:
@@ -86,6 +94,12 @@ class SessionFactory(BaseFactory):
     class Meta:
         model = Session
 
+    _scenario_params: ClassVar[dict[str, tuple[type, ...]]] = {
+        "type": (str,),
+        "ends_before": (datetime,),
+    }
+    _internal_params: ClassVar[frozenset[str]] = frozenset({"assignment"})
+
     class Params:
         customer = factory.SubFactory(CustomerFactory)
         mechanic = factory.SubFactory(MechanicFactory)
@@ -98,8 +112,11 @@ class SessionFactory(BaseFactory):
     type = factory.LazyFunction(lambda: rng().choice(SESSION_TYPES))
     status = "completed"
     plan = factory.LazyAttribute(lambda o: rng().choice(plans_for(o.type)).code)
-    stripe_session_id = factory.LazyFunction(
-        lambda: "cs_test_" + "".join(rng().choice(_STRIPE_ALPHABET) for _ in range(24))
+    # Unique in the app: it holds the hex of the session's id, which each copy of a tiled
+    # scenario rewrites (seeding.tiles). The 24 draws are kept, so the seed's stream is too.
+    stripe_session_id = factory.LazyAttribute(
+        lambda o: "cs_test_" + o.id.hex[:10]
+        + "".join(rng().choice(_STRIPE_ALPHABET) for _ in range(24))[10:]
     )
     customer_user_id = factory.LazyAttribute(lambda o: o.customer.id if o.customer else None)
     mechanic_id = factory.LazyAttribute(lambda o: o.mechanic.id if o.mechanic else None)

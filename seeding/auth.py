@@ -57,6 +57,9 @@ class Person:
     role: str
     created_at: datetime
     full_name: str | None
+    #: The id of the person's row (a customer's profile, a mechanic), whose hex their email
+    #: holds; a tiled run rewrites it in each copy of the auth rows.
+    row_id: uuid.UUID | None = None
 
 
 def user_password(given: str | None = None) -> str:
@@ -94,7 +97,7 @@ def people(rows: Iterable[Any]) -> list[Person]:
             continue
         name = getattr(row, "full_name", None) or getattr(row, "name", None)
         found.append(Person(getattr(row, kind.auth_user), row.email, kind.auth_role,
-                            row.created_at, name))
+                            row.created_at, name, row.id))
     return found
 
 

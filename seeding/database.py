@@ -7,6 +7,7 @@ that one points at production). With neither, the embedded server is started.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ from seeding.schema import Base
 
 #: The variable that names the database; ``DATABASE_URL`` is ignored on purpose.
 URL_VARIABLE = "SEED_DATABASE_URL"
+
+#: What ``--db supabase`` names: the Supabase CLI's local database (``supabase start``), with
+#: the CLI's fixed local password.
+SUPABASE_ALIAS = "supabase"
+SUPABASE_LOCAL_URL = "postgresql://postgres:postgres@127.0.0.1:54322/postgres"
 
 #: The advisory-lock key of schema changes (``seed db create``), so two never interleave.
 SCHEMA_LOCK_KEY = 0x5EED_0001
@@ -82,21 +88,47 @@ def resolve(db: str | None = None) -> Target:
     embedded server (on its own socket, whatever the environment says).
 
     Args:
-        db: A URL given on the command line or by a caller.
+        db: A URL given on the command line or by a caller; ``supabase`` names the Supabase
+            CLI's local database (:data:`SUPABASE_LOCAL_URL`).
 
     Raises:
         ConfigurationError: When the URL cannot be read one way only.
+        DatabaseError: When ``supabase`` is named and nothing answers at its port.
 
     """
     if db:
+        if db.strip().lower() == SUPABASE_ALIAS:
+            return supabase_local("--db supabase")
         return Target(url=db.strip(), source="--db", endpoint=guard.read(db, source="--db"))
     configured = os.environ.get(URL_VARIABLE)
+    if configured and configured.strip().lower() == SUPABASE_ALIAS:
+        return supabase_local(f"{URL_VARIABLE}=supabase")
     if configured:
         endpoint = guard.read(configured, source=URL_VARIABLE)
         return Target(url=configured.strip(), source=URL_VARIABLE, endpoint=endpoint)
     server = embedded.start()
     return Target(url=server.url(), source="embedded", endpoint=server.endpoint(),
                   embedded_server=server)
+
+
+def supabase_local(source: str) -> Target:
+    """Return the Supabase CLI's local database, after checking that something answers there.
+
+    Raises:
+        DatabaseError: When nothing listens at its port: the stack is not started.
+
+    """
+    endpoint = guard.read(SUPABASE_LOCAL_URL, source=source, public_password=True)
+    host, port = "127.0.0.1", 54322
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            pass
+    except OSError:
+        raise DatabaseError(
+            f"{source}: nothing answers at {host}:{port}, the Supabase CLI's local database; "
+            "start it with `supabase start` (in your app's folder), or give its URL with --db"
+        ) from None
+    return Target(url=SUPABASE_LOCAL_URL, source=source, endpoint=endpoint)
 
 
 def endpoint_of(target: str | guard.Endpoint | Target) -> guard.Endpoint:
@@ -122,6 +154,8 @@ def target_of(database_url: str | guard.Endpoint | Target | None = None) -> Targ
     if isinstance(database_url, guard.Endpoint):
         return Target(url=database_url.display(), source=database_url.source,
                       endpoint=database_url)
+    if database_url.strip().lower() == SUPABASE_ALIAS:
+        return supabase_local("supabase")
     return Target(url=database_url.strip(), source="", endpoint=guard.read(database_url))
 
 

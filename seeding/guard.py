@@ -161,8 +161,8 @@ def socket_endpoint(socket_dir: str | Path, port: int, dbname: str, *, user: str
     )
 
 
-def read(url: str, *, source: str = "", environ: Mapping[str, str] | None = None
-         ) -> Endpoint:
+def read(url: str, *, source: str = "", environ: Mapping[str, str] | None = None,
+         public_password: bool = False) -> Endpoint:
     """Read a URL, and the environment libpq would read with it, into one :class:`Endpoint`.
 
     Args:
@@ -170,6 +170,9 @@ def read(url: str, *, source: str = "", environ: Mapping[str, str] | None = None
             ``key=value`` string.
         source: Where the URL came from, for messages.
         environ: The environment (default: the process's).
+        public_password: The URL's password is public, not a secret (the Supabase CLI's
+            local ``postgres``): it is not removed from messages, where it would mangle
+            every ``postgresql://``. Shown URLs still mask it.
 
     Raises:
         ConfigurationError: When the URL cannot be read, or could be read two ways (a
@@ -203,7 +206,8 @@ def read(url: str, *, source: str = "", environ: Mapping[str, str] | None = None
             f"cannot read {_url_named(source)} ({message}); {_FORMAT}; {_ENCODE}"
         ) from None
     params = {key: str(value) for key, value in parsed.items() if value is not None}
-    _remember(params.get("password"))
+    if not public_password:
+        _remember(params.get("password"))
     _remember(env.get("PGPASSWORD"))
     _check_ports(params.get("port"), params.get("host"), source)
     service = params.get("service") or env.get("PGSERVICE") or None
@@ -375,12 +379,22 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     for variable in ("PGPASSWORD", "SEED_USER_PASSWORD"):
         if os.environ.get(variable):
             known.add(os.environ[variable])
+    # The schemes stay readable whatever a password is ("postgres" is a common one).
+    kept = {f"\x00{i}\x00": scheme for i, scheme in enumerate(_SCHEMES)}
+    for placeholder, scheme in kept.items():
+        text = text.replace(scheme, placeholder)
     # Longest first, so that a password holding another one is removed whole.
     for secret in sorted(known, key=len, reverse=True):
         for form in dict.fromkeys((secret, quote(secret, safe=""), quote(secret))):
             if len(form) >= 4:
                 text = text.replace(form, "***")
+    for placeholder, scheme in kept.items():
+        text = text.replace(placeholder, scheme)
     return text
+
+
+#: URL schemes that :func:`redact` leaves whole, longest first.
+_SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
 
 
 def _remember(secret: str | None) -> None:

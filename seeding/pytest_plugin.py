@@ -15,18 +15,24 @@ Fixtures:
   factory's ``create()`` persists through it while the test runs.
 - ``seed_scenario`` (function): ``seed_scenario("diverse")`` returns a
   :class:`ScenarioDatabase`, a database of the test's own holding that scenario. Each
-  scenario is built once per test session into a template database; each call copies it
+  scenario is built into a template database, kept on the server for the next sessions
+  while nothing that decides its rows changes; each call copies it
   (``CREATE DATABASE ... TEMPLATE``), so what a test writes, even committed, no other sees.
+  The templates start from the tool's own tables, or from the app's schema that
+  ``--seed-schema`` / the ini key ``seed_schema`` names (SQL files, or folders of them);
+  on the app's Supabase schema ``db.as_user(...)`` runs statements as a seeded user, through
+  RLS (:mod:`seeding.personas`).
 - ``seed_server`` (session): the :class:`SeedServer` behind the two above, for fixtures of
   your own (for example one copy of a scenario shared read-only by a whole session).
 
 Every database the plugin makes is named ``seed_test_<hex>`` (a test's copy, the
-``seed_session`` database) or ``seed_tpl_<scenario>_<hex>`` (a template), and is dropped at
-the latest when the test session ends. A session that is killed cannot drop them: each
-carries a comment naming its session (:data:`seeding.testserver.OWNER_COMMENT`), and the next
-session on the server drops those whose session is gone (:meth:`SeedServer.sweep`). The next
-session also stops an embedded server left running by a killed one
-(:func:`seeding.embedded.sweep_scratch`).
+``seed_session`` database) or ``seed_tpl_<scenario>_<hex>`` (a template). A test's copy is
+dropped after the test, the ``seed_session`` database when the session ends; a template is
+kept (ini ``seed_keep_templates = false``: dropped at the end too). A session that is killed
+cannot drop its databases: each carries a comment naming its session
+(:data:`seeding.testserver.OWNER_COMMENT`), and the next session on the server drops those
+whose session is gone (:meth:`SeedServer.sweep`). The next session also stops an embedded
+server left running by a killed one (:func:`seeding.embedded.sweep_scratch`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import pytest
@@ -42,14 +49,18 @@ import pytest
 from seeding.errors import SeedingError
 from seeding.testserver import (
     INI_KEY,
+    KEEP_INI_KEY,
     OPTION,
     OWNER_COMMENT,
     OWNER_PREFIX,
+    SCHEMA_INI_KEY,
+    SCHEMA_OPTION,
     TEMPLATE_PREFIX,
     TEST_DATABASE_PREFIX,
     URL_VARIABLE,
     ScenarioDatabase,
     SeedServer,
+    Template,
     check_server,
     database_url,
     factory_random_state,
@@ -63,6 +74,7 @@ if TYPE_CHECKING:
 FACTORY_SEED: Final = 0
 
 _SOURCE: Final = pytest.StashKey[str]()
+_SERVER: Final = pytest.StashKey[SeedServer]()
 _T = TypeVar("_T")
 
 
@@ -81,6 +93,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         INI_KEY,
         help=f"{what} ({OPTION} wins); default: ${URL_VARIABLE}, else an embedded one",
         default="",
+    )
+    schema = (
+        "the schema seed_scenario's templates start from: a .sql file (a schema dump) or a "
+        "folder of .sql files run in name order (migrations), before the scenario is seeded"
+    )
+    group.addoption(
+        SCHEMA_OPTION,
+        action="append",
+        dest="seed_schema",
+        metavar="PATH",
+        help=f"{schema}; repeat for more; default: the ini key {SCHEMA_INI_KEY}, else the "
+        "tool's own tables",
+    )
+    parser.addini(
+        SCHEMA_INI_KEY,
+        type="paths",
+        help=f"{schema}; paths relative to the ini file ({SCHEMA_OPTION} wins)",
+        default=[],
+    )
+    parser.addini(
+        KEEP_INI_KEY,
+        type="bool",
+        help="keep seed_scenario's templates on the server for the next sessions, rebuilt "
+        "when the scenario, the schema, the seed or the package change (default: true)",
+        default=True,
     )
 
 
@@ -106,6 +143,39 @@ def configured_server(config: pytest.Config) -> ServerSetting:
     if variable:
         return ServerSetting(url=variable, source=URL_VARIABLE)
     return ServerSetting(url=None, source="embedded")
+
+
+@dataclass(frozen=True)
+class SchemaSetting:
+    """The schema the templates start from: SQL files or folders, and the setting that named it."""
+
+    #: The files and folders, absolute; empty: the tool's own tables.
+    paths: tuple[Path, ...]
+    #: '--seed-schema', 'ini seed_schema' or 'the tool's own tables'.
+    source: str
+
+
+def configured_schema(config: pytest.Config) -> SchemaSetting:
+    """Return the schema the settings name: the flag (repeatable), else the ini key."""
+    flag = config.getoption("seed_schema")
+    if flag:
+        base = config.invocation_params.dir
+        return SchemaSetting(paths=tuple(base / str(p) for p in flag), source=SCHEMA_OPTION)
+    ini = config.getini(SCHEMA_INI_KEY)
+    if isinstance(ini, list) and ini:
+        return SchemaSetting(paths=tuple(Path(p) for p in ini), source=f"ini {SCHEMA_INI_KEY}")
+    return SchemaSetting(paths=(), source="the tool's own tables")
+
+
+def describe_template(template: Template) -> str:
+    """Return one line on how a session got a scenario's template."""
+    if not template.built:
+        how = "reused the kept one"
+    else:
+        took = f"built in {template.seconds:.2f} s"
+        how = f"{took}, kept for the next sessions" if template.kept else took
+    scenario = f"{template.scenario} (seed {template.seed})"
+    return f"seeding: template of {scenario}: {how} ({template.name})"
 
 
 class SeedScenario:
@@ -183,10 +253,29 @@ def seed_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def seed_server(request: pytest.FixtureRequest, seed_database_url: str) -> Iterator[SeedServer]:
     """Yield the server of ``seed_database_url``, which makes, copies and drops the databases."""
-    source = request.config.stash.get(_SOURCE, "the seed_database_url fixture")
-    server = SeedServer(seed_database_url, source=source)
+    config = request.config
+    source = config.stash.get(_SOURCE, "the seed_database_url fixture")
+    schema = configured_schema(config)
+    # An embedded server goes with its session: nothing to keep a template for.
+    keep = bool(config.getini(KEEP_INI_KEY)) and source != "embedded"
+    server = SeedServer(
+        seed_database_url, source=source, keep_templates=keep, schema=schema.paths,
+        schema_source=schema.source,
+    )
+    config.stash[_SERVER] = server
     yield server
     _or_fail(server.close, "seed_server teardown")
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Say, per scenario, whether its template was built or a kept one reused."""
+    server = config.stash.get(_SERVER, None)
+    if server is None or config.get_verbosity() < 0:
+        return
+    for template in server.templates:
+        terminalreporter.write_line(describe_template(template))
 
 
 @pytest.fixture
@@ -223,9 +312,11 @@ def seed_scenario(seed_server: SeedServer) -> Iterator[SeedScenario]:
     """Call it with a scenario's name for a database of the test's own holding that scenario.
 
     ``seed_scenario("diverse")`` returns a :class:`ScenarioDatabase` (``.session``, ``.url``,
-    ``.engine``, ``.ref(name)``). The scenario is built once per test session into a template;
-    every call copies it, so what a test writes, even committed, no other test sees. Call it
-    more than once for more databases (of the same scenario or others).
+    ``.engine``, ``.ref(name)``; on the app's Supabase schema ``.as_user(who)``,
+    ``.as_anon()``, ``.customers()``, ``.mechanics()``). The scenario is built into a template,
+    kept for the next sessions while its key holds; every call copies it, so what a test
+    writes, even committed, no other test sees. Call it more than once for more databases (of
+    the same scenario or others).
     """
     seeder = SeedScenario(seed_server)
     yield seeder
@@ -235,19 +326,26 @@ def seed_scenario(seed_server: SeedServer) -> Iterator[SeedScenario]:
 __all__ = [
     "FACTORY_SEED",
     "INI_KEY",
+    "KEEP_INI_KEY",
     "OPTION",
     "OWNER_COMMENT",
     "OWNER_PREFIX",
+    "SCHEMA_INI_KEY",
+    "SCHEMA_OPTION",
     "TEMPLATE_PREFIX",
     "TEST_DATABASE_PREFIX",
     "URL_VARIABLE",
+    "SchemaSetting",
     "ScenarioDatabase",
     "SeedScenario",
     "SeedServer",
     "ServerSetting",
+    "Template",
     "check_server",
+    "configured_schema",
     "configured_server",
     "database_url",
+    "describe_template",
     "seed_database_url",
     "seed_scenario",
     "seed_server",

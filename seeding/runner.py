@@ -21,11 +21,27 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy import exc as sa_exc
 
-from seeding import auth, constraints, database, fit, guard, ledger, tiles, variants, writer
+from seeding import (
+    auth,
+    constraints,
+    database,
+    fit,
+    guard,
+    holders,
+    ledger,
+    tiles,
+    timeshift,
+    variants,
+    writer,
+)
 from seeding.build import Built, build, check_unique_across_copies
 from seeding.callbacks import Notify, Progress, Status, in_phase, writing_rows
 from seeding.catalog import Catalog, read_catalog
-from seeding.errors import DatabaseError, ScenarioError, SchemaError, SeedingError
+from seeding.errors import (
+    DatabaseError,
+    ScenarioError,
+    SeedingError,
+)
 from seeding.identifiers import quote
 from seeding.plan import Plan, bound_setting, make_plan, max_rows_setting
 from seeding.scenario_file import Scenario, _node_at, display, error_at, load, locate
@@ -99,6 +115,7 @@ def prepare(
     seed: int | None = None,
     scale: float = 1.0,
     max_rows: int | None = None,
+    now: datetime | str | None = None,
 ) -> tuple[Plan, Built]:
     """Load, check and build a scenario in memory, without a database.
 
@@ -108,17 +125,40 @@ def prepare(
         scale: Multiplies the step counts; quotas are kept.
         max_rows: The most rows the run may build in memory; default ``$SEED_MAX_ROWS``, else
             5,000,000. A scenario over it is refused before anything is built.
+        now: Move the whole scenario in time so that its clock is this instant (``"now"``,
+            an ISO 8601 timestamp with offset, or an aware datetime); see
+            :mod:`seeding.timeshift`. None: the scenario's own clock.
 
     Raises:
-        ScenarioError: When the scenario is malformed, names something unknown, or is too big.
+        ScenarioError: When the scenario is malformed, names something unknown, or is too big,
+            or ``now`` is not a time with an offset.
         ConfigurationError: When ``max_rows`` (or SEED_MAX_ROWS) is not a positive number.
 
     """
     limit = max_rows_setting(max_rows)
+    moment = clock_instant(now)
     with _scenario_errors(name_or_path):
         scenario, nodes = load(name_or_path)
         plan = make_plan(scenario, nodes, seed=seed, scale=scale, max_rows=limit)
+        if moment is not None:
+            plan = timeshift.shifted(plan, moment)
         return plan, build(plan)
+
+
+def clock_instant(now: datetime | str | None) -> datetime | None:
+    """Return the instant a run's ``now`` names (None: the scenario's own clock).
+
+    Raises:
+        ScenarioError: When it is not ``now``, a timestamp with an offset, or an aware datetime.
+
+    """
+    if now is None:
+        return None
+    if isinstance(now, str):
+        return timeshift.parse_now(now)
+    if now.tzinfo is None:
+        raise ScenarioError(f"now={now.isoformat()} has no time zone; pass an aware datetime")
+    return now
 
 
 def is_tiled(name_or_path: str, shard: Shard | None = None) -> bool:
@@ -210,8 +250,34 @@ def _app_made(connection: sa.Connection, catalog: Catalog, ours: Mapping[str, se
     return made
 
 
+def _rows_by_table(
+    fitted: fit.Fit, rows: Sequence[object]
+) -> dict[tuple[str, str], list[dict[str, object]]]:
+    """Return the rows a run writes by live (schema, table), as {column: value}.
+
+    Auth users' rows carry the columns their unique keys read (email, phone); the password
+    hash is left out (it is no key).
+    """
+    found: dict[tuple[str, str], list[dict[str, object]]] = {}
+    if fitted.auth:
+        people = auth.people(rows)
+        found[("auth", "users")] = [auth.user_row(person, "") for person in people]
+        found[("auth", "identities")] = [auth.identity_row(person) for person in people]
+    grouped: dict[str, list[object]] = {}
+    for row in rows:
+        grouped.setdefault(row.__table__.name, []).append(row)  # type: ignore[attr-defined]
+    for table, table_rows in grouped.items():
+        table_fit = fitted.tables[table]
+        found[(table_fit.schema, table_fit.name)] = holders.rows_of(
+            table_fit.columns, (table_fit.values(r) for r in table_rows)
+        )
+    return found
+
+
 def _refused(error: Exception) -> Exception:
     """Return the one-line error a failed write is reported with (or the error itself)."""
+    if isinstance(error, SeedingError):
+        return error
     if isinstance(error, sa_exc.IntegrityError):
         return DatabaseError(
             f"the database refused the run: {database.describe(error)}; if rows this tool did not "
@@ -258,9 +324,10 @@ def write_built(
         with engine.begin() as connection:
             catalog = _open_run(connection, wait=wait, notify=notify, allow_remote=allow_remote)
             fitted = fit.fit(catalog, built.rows)
-            replacing = ledger.runs_to_replace(connection, plan.scenario, ids)
+            replacing = ledger.runs_to_replace(connection, plan.scenario, ids, plan.family)
             replaced_runs = ledger.describe_runs(connection, replacing)
             replaced = ledger.delete_runs(connection, replacing)
+            holders.check_held(connection, catalog, _rows_by_table(fitted, built.rows))
             people = (_write_people(connection, catalog, built.rows, password, plan.seed)
                       if fitted.auth else {})
             counts = {table: len(ids) for table, ids in people.items()}
@@ -272,7 +339,8 @@ def write_built(
             entries = [(t, i) for t, ids_ in people.items() for i in ids_]
             entries += [(row.__table__.name, row.id) for row in built.rows]  # type: ignore[attr-defined]
             entries += [(t, i) for t, ids_ in made.items() for i in ids_]
-            ledger.record(connection, run_id, plan.scenario, plan.seed, plan.scale, entries)
+            ledger.record(connection, run_id, plan.scenario, plan.seed, plan.scale, entries,
+                          family=plan.family, clock=plan.now)
     except Exception as error:
         raise _refused(error) from None
     return RunResult(
@@ -294,6 +362,9 @@ class TiledPlan:
     variants: int
     shard: Shard
     first: dict[str, list[tuple[object, ...]]]
+    #: The instant ``--now`` moved the scenario to (every variant is moved alike); None: its
+    #: own clock.
+    moved_to: datetime | None = None
 
     @property
     def chosen(self) -> range:
@@ -367,6 +438,7 @@ def prepare_tiled(
     shard: Shard = tiles.WHOLE,
     max_rows: int | None = None,
     max_tiled_rows: int | None = None,
+    now: datetime | str | None = None,
 ) -> TiledPlan:
     """Load a tiled scenario and build its tile once (the first variant), without a database.
 
@@ -379,6 +451,8 @@ def prepare_tiled(
             ``$SEED_MAX_ROWS``, else 5,000,000.
         max_tiled_rows: The most rows all the copies may have together; default
             ``$SEED_MAX_TILED_ROWS``, else 1,000,000,000.
+        now: Move the scenario in time (``--now``; :mod:`seeding.timeshift`); every
+            variant of the tile is moved alike.
 
     Raises:
         ScenarioError: When the scenario is malformed, is not tiled, is over a bound, or its
@@ -388,6 +462,7 @@ def prepare_tiled(
     """
     limit = max_rows_setting(max_rows)
     total_limit = bound_setting(max_tiled_rows, MAX_TILED_ROWS_ENV, DEFAULT_MAX_TILED_ROWS)
+    moment = clock_instant(now)
     with _scenario_errors(name_or_path):
         scenario, nodes = load(name_or_path)
         if scenario.tiles is None:
@@ -401,6 +476,8 @@ def prepare_tiled(
         # The tile is the steps at their own counts; the scale multiplies the copies.
         plan = make_plan(scenario, nodes, seed=seed, scale=1.0, max_rows=limit)
         plan = dataclasses.replace(plan, scale=scale)
+        if moment is not None:
+            plan = timeshift.shifted(plan, moment)
         bounds = (copies, scale, total_limit)
         _check_total(scenario, nodes, plan.row_count, *bounds)  # the steps' rows, before building
         built = build(plan)
@@ -409,7 +486,7 @@ def prepare_tiled(
         first = tiles.tile_rows(built)
     return TiledPlan(
         plan=plan, path=str(scenario.path), copies=copies, variants=min(tiles.VARIANTS, copies),
-        shard=shard, first=first,
+        shard=shard, first=first, moved_to=moment,
     )
 
 
@@ -421,6 +498,7 @@ def write_tiled(
     notify: Notify | None = None,
     progress: Progress | None = None,
     allow_remote: bool = False,
+    user_password: str | None = None,
 ) -> RunResult:
     """Write a tiled run's copies in one transaction, replacing earlier runs of the scenario.
 
@@ -432,8 +510,18 @@ def write_tiled(
     The variants after the first are built in a child process (see seeding.variants) while
     the copies of the ones before are written.
 
+    On the app's own (Supabase) database each variant is fitted to the live schema, every
+    seeded person gets an auth user that signs in with ``user_password`` and an identity,
+    in every copy (:func:`seeding.tiles.encode_variant`), and the rows the app's triggers
+    make are recorded with the run's (:func:`seeding.tiles.record_app_made`). The write
+    leaves the keys pointing into ``auth`` in place there: dropping one would lock
+    ``auth.users`` against every sign-in until the run commits (see :func:`_set_keys_aside`).
+    Replacing an earlier run of 10,000 rows or more still sets them aside while it deletes
+    (:func:`seeding.ledger.delete_runs`).
+
     Raises:
         ScenarioError: When a variant of the tile cannot be built (nothing is then written).
+        SchemaMismatchError: When the rows do not fit the app's live schema (nothing written).
         DatabaseError: When the database refuses the rows (nothing is then written).
 
     """
@@ -444,54 +532,89 @@ def write_tiled(
     blocks: dict[int, list[int]] = {}
     for i in tiled.chosen:
         blocks.setdefault(tiled.variant_of(i), []).append(i)
+    password = auth.user_password(user_password)  # checked before anything connects
     counts: dict[str, int] = {}
+    made: dict[str, int] = {}
+    absent: tuple[str, ...] = ()
     try:
-        with variants.Builds(tiled.path, plan.seed, [v for v in blocks if v != 0]) as pending:
+        with variants.Builds(tiled.path, plan.seed, [v for v in blocks if v != 0],
+                             tiled.moved_to) as pending:
             with engine.begin() as connection:
                 # Shards of one split started together take turns, each in its own transaction.
                 catalog = _open_run(
                     connection, wait=wait, notify=notify, allow_remote=allow_remote
                 )
-                if catalog.table("users", "auth") is not None:
-                    # The bulk path copies encoded tiles; it does not yet fit them to the app's
-                    # schema or make auth users: refuse rather than write half a run.
-                    raise SchemaError(
-                        f"scenario {plan.scenario} is tiled (the bulk path), which cannot yet "
-                        "write to a Supabase database (this one has auth.users): its rows "
-                        "would have no auth users; seed a scenario without `tiles:` "
-                        "(baseline, diverse) there, or the tool's own schema for load"
-                    )
+                app = _app_database(catalog, password, plan.seed)
                 replace = (
                     ledger.shards_to_replace(
                         connection, plan.scenario, seed=plan.seed, scale=plan.scale, shard=shard
                     )
-                    if shard else ledger.runs_to_replace(connection, plan.scenario, [])
+                    if shard else ledger.runs_to_replace(connection, plan.scenario, [], plan.family)
                 )
-                keys = constraints.drop_foreign_keys(
-                    connection, (*constraints.APP, (ledger.SCHEMA, ledger.blocks.name))
-                )
+                app, keys = _set_keys_aside(connection, catalog, app)
                 replaced_runs = ledger.describe_runs(connection, replace)
                 replaced = ledger.delete_runs(connection, replace)
-                ledger.start_run(connection, run_id, plan.scenario, plan.seed, plan.scale, shard)
-                encoder = tiles.Encoder(connection)
+                ledger.start_run(connection, run_id, plan.scenario, plan.seed, plan.scale, shard,
+                                 family=plan.family, clock=plan.now)
+                encoder = tiles.Encoder(connection, catalog if app is not None else None)
                 for v, copies in blocks.items():
                     rows = tiled.first if v == 0 else pending.result(v)
-                    variant = tiles.encode_variant(encoder, rows, run_id)
+                    variant = tiles.encode_variant(encoder, rows, run_id, app, copies=len(copies))
+                    absent = variant.absent
                     for table, n in tiles.stream(
                         connection, variant, copies, seed=plan.seed, progress=progress
                     ).items():
                         counts[table] = counts.get(table, 0) + n
+                if app is not None:
+                    tables = {ledger.split(t) for t in counts} & app.unchecked
+                    constraints.check_written(connection, catalog, tables, skip=keys)
+                    made = tiles.record_app_made(connection, catalog, run_id, counts)
                 constraints.add_foreign_keys(connection, keys)
-                ledger.finish_run(connection, run_id, sum(counts.values()))
+                ledger.finish_run(connection, run_id, sum(counts.values()) + sum(made.values()))
     except Exception as error:
         raise _refused(error) from None
-    ordered = {t.name: counts[t.name] for t in APP_TABLES if t.name in counts}
+    ordered = {t: counts[t] for t in reversed(ledger.AUTH_TABLES) if t in counts}
+    ordered |= {t.name: counts[t.name] for t in APP_TABLES if t.name in counts}
     return RunResult(
         run_id=run_id, scenario=plan.scenario, seed=plan.seed, scale=plan.scale, now=plan.now,
         counts=ordered, replaced=replaced, replaced_runs=replaced_runs,
         seconds=time.perf_counter() - started,
-        expect=dict(plan.expect),
+        expect=dict(plan.expect), absent=absent, app_made=made,
     )
+
+
+def _set_keys_aside(
+    connection: sa.Connection, catalog: Catalog, app: tiles.AppDatabase | None
+) -> tuple[tiles.AppDatabase | None, list[constraints.ForeignKey]]:
+    """Set the foreign keys of a tiled run's tables aside; return them to add back.
+
+    On a database of the tool's own every key of the app's tables goes. On the app's own
+    (``app``), keys pointing into ``auth`` stay (see :mod:`seeding.constraints`); a table
+    whose inserts fire nothing but its keys' checks keeps all its keys and is written with
+    their row checks off where the connection may (its rows are checked after, by
+    :func:`seeding.constraints.check_written`); the other tables' keys among the app's
+    tables go and come back, as on the tool's own database. The ledger's key always goes.
+    """
+    ledger_blocks = (ledger.SCHEMA, ledger.blocks.name)
+    if app is None:
+        return None, constraints.drop_foreign_keys(connection, (*constraints.APP, ledger_blocks))
+    tables = [*constraints.APP, *(ledger.split(t) for t in ledger.AUTH_TABLES)]
+    unchecked = (constraints.quiet_tables(connection, catalog, tables)
+                 if constraints.unchecked_writes(connection) else set())
+    aside = [table for table in constraints.APP if table not in unchecked]
+    keys = constraints.drop_foreign_keys(connection, (*aside, ledger_blocks), sparing=("auth",))
+    return dataclasses.replace(app, unchecked=frozenset(unchecked)), keys
+
+
+def _app_database(catalog: Catalog, password: str, seed: int) -> tiles.AppDatabase | None:
+    """Return what a tiled run writes to the app's own (Supabase) database with, else None.
+
+    The seeded users' password is hashed here, once per run.
+    """
+    if catalog.table("users", "auth") is None:
+        return None
+    password_hash = auth.hash_password(password, seed)
+    return tiles.AppDatabase(catalog=catalog, password_hash=password_hash)
 
 
 def run_scenario(
@@ -508,6 +631,7 @@ def run_scenario(
     allow_remote: bool = False,
     user_password: str | None = None,
     max_rows: int | None = None,
+    now: datetime | str | None = None,
 ) -> RunResult:
     """Seed a database with a scenario: the library call behind ``seed scenario``.
 
@@ -533,6 +657,9 @@ def run_scenario(
             ``SEED_USER_PASSWORD``, else :data:`seeding.auth.DEFAULT_PASSWORD`).
         max_rows: The most rows built in memory (a tiled scenario: its tile); default
             ``$SEED_MAX_ROWS``, else 5,000,000.
+        now: Move the scenario in time: its clock becomes this instant (``"now"``, an ISO
+            8601 timestamp with offset, or an aware datetime), every time in it moves by the
+            same amount (:mod:`seeding.timeshift`). None: the scenario's own clock.
 
     Returns:
         What was written, where (``target``), and the scenario's ``expect`` targets, which
@@ -556,10 +683,11 @@ def run_scenario(
         if is_tiled(name_or_path, shard):
             tiled = prepare_tiled(
                 name_or_path, seed=seed, scale=scale, shard=shard or tiles.WHOLE,
-                max_rows=max_rows,
+                max_rows=max_rows, now=now,
             )
         else:
-            plan, built = prepare(name_or_path, seed=seed, scale=scale, max_rows=max_rows)
+            plan, built = prepare(name_or_path, seed=seed, scale=scale, max_rows=max_rows,
+                                  now=now)
     target = given or database.resolve()
     if given is None and not allow_remote:
         guard.ensure_writable(target.endpoint)
@@ -568,7 +696,7 @@ def run_scenario(
         if tiled is not None:
             with writing_rows(status, tiled.rows, progress) as advance:
                 result = write_tiled(engine, tiled, wait=wait, notify=notify, progress=advance,
-                                     allow_remote=allow_remote)
+                                     allow_remote=allow_remote, user_password=user_password)
         else:
             with in_phase(status, f"writing {len(built.rows):,} rows"):
                 result = write_built(engine, plan, built, wait=wait, notify=notify,

@@ -1,34 +1,53 @@
 """The databases the tests get, on a PostgreSQL server: made, seeded once, copied, dropped.
 
 Free of pytest (the plugin's fixtures and the bench use it alike). A :class:`SeedServer`
-builds each scenario once into a template database (``seed_tpl_<scenario>_<hex>``) and copies
-it for every caller (``CREATE DATABASE ... TEMPLATE``) as a :class:`ScenarioDatabase`
-(``seed_test_<hex>``); it drops every database it made when closed. A session that is killed
-cannot drop them: each carries a comment naming its owner (:data:`OWNER_COMMENT`), and the
-next :class:`SeedServer` on the server drops those whose owner is gone (:meth:`SeedServer.sweep`).
+builds each scenario once into a template database (``seed_tpl_<scenario>_<hex>``), on the
+tool's own tables or on a schema of the caller's (SQL files run first: the app's Supabase
+schema), and copies it for every caller (``CREATE DATABASE ... TEMPLATE``) as a
+:class:`ScenarioDatabase` (``seed_test_<hex>``); it drops the copies it made when closed.
+
+Templates are kept between sessions (``keep_templates=True``, as the plugin does): each is
+marked with a key over everything that decides its rows (:func:`template_key`: the package,
+the scenario's files, the schema, the seed, the scale, the users' password), found again by
+the next session whose key matches and rebuilt when the key changes; the stale one is dropped.
+Sessions (and pytest-xdist's workers) build a template one at a time under an advisory lock
+on the server, and a session holds a shared lock on each template it uses, so none is dropped
+under it.
+
+A session that is killed cannot drop its copies: each carries a comment naming its owner
+(:data:`OWNER_COMMENT`), and the next :class:`SeedServer` on the server drops those whose owner
+is gone (:meth:`SeedServer.sweep`), and kept templates no session has used for
+:data:`KEPT_UNUSED_DAYS` days.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import json
 import re
 import time
 import uuid
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from seeding.database import libpq_url, mask_password, normalize_url
-from seeding.errors import ConfigurationError, DatabaseError, ScenarioError
+from seeding.errors import ConfigurationError, DatabaseError, ScenarioError, SeedingError
 
 if TYPE_CHECKING:
     import psycopg
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
+    from seeding.personas import Person, Persona
     from seeding.runner import RunResult
 
 # Where the pytest plugin reads the server's URL; named here because the errors below name them.
@@ -48,6 +67,26 @@ TEMPLATE_PREFIX: Final = "seed_tpl_"
 OWNER_COMMENT: Final = "made by a seeding test session; owner: "
 #: The start of a :class:`SeedServer`'s ``application_name`` (then a random hex).
 OWNER_PREFIX: Final = "seeding-tests-"
+#: The start of a kept template's comment; a JSON object follows (its key, scenario, refs).
+KEPT_COMMENT: Final = "seeding kept template: "
+#: A kept template that no session has used for this many days is dropped by the next one.
+KEPT_UNUSED_DAYS: Final = 7
+#: The flag that names the schema the scenarios' templates start from.
+SCHEMA_OPTION: Final = "--seed-schema"
+#: The ini key that names it (the flag wins).
+SCHEMA_INI_KEY: Final = "seed_schema"
+#: The ini key that turns keeping templates between sessions off (``false``).
+KEEP_INI_KEY: Final = "seed_keep_templates"
+
+# Advisory locks (two int4 keys: a class, then a hash of the name), in the database of the
+# server's URL: one session builds a template's slot at a time; a session using a template
+# holds it shared, so no other drops it.
+_BUILD_LOCK: Final = 0x5EED0001
+_USE_LOCK: Final = 0x5EED0002
+# How long a kept template's "used" stamp may age before a session that uses it renews it.
+_TOUCH_AFTER: Final = timedelta(hours=1)
+# Bumped when what a kept template holds, or how its key is made, changes.
+_KEY_FORMAT: Final = b"1"
 
 
 def _fix_hint(source: str) -> str:
@@ -117,6 +156,183 @@ def _slug(name_or_path: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", Path(name_or_path).stem.lower()).strip("_")[:24] or "scenario"
 
 
+def _lock_key(name: str) -> int:
+    """Return a signed int4 for an advisory lock on ``name``."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big", signed=True)
+
+
+@functools.cache
+def _code_digest() -> bytes:
+    """Return a digest of the package's code: the installed version, and every module's bytes.
+
+    The version alone would miss a change in a checkout (an editable install keeps its number).
+    """
+    from importlib import metadata
+
+    import factories
+    import seeding
+
+    digest = hashlib.sha256()
+    try:
+        digest.update(metadata.version("seeding").encode())
+    except metadata.PackageNotFoundError:
+        digest.update(b"(not installed)")
+    for package in (seeding, factories):
+        root = Path(str(package.__file__)).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.digest()
+
+
+def schema_files(paths: Iterable[str | Path], *, source: str = "the caller") -> tuple[Path, ...]:
+    """Return the SQL files a schema setting names, in the order they run.
+
+    Each path is a ``.sql`` file, or a folder whose ``*.sql`` files run in name order (a
+    folder of migrations, such as ``supabase/migrations``).
+
+    Raises:
+        ConfigurationError: When a path is missing, or a folder holds no ``.sql`` file.
+
+    """
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.sql") if p.is_file())
+            if not found:
+                raise ConfigurationError(
+                    f"the schema folder {path} (from {source}) holds no .sql file; give a "
+                    "schema file, or the folder of your migrations"
+                )
+            files.extend(p.resolve() for p in found)
+        elif path.is_file():
+            files.append(path.resolve())
+        else:
+            raise ConfigurationError(
+                f"no such schema file or folder: {path} (from {source}); give a .sql file "
+                "(a schema dump) or a folder of .sql files (your migrations), or remove it"
+            )
+    return tuple(files)
+
+
+@dataclass(frozen=True)
+class TemplateKey:
+    """What names a kept template: its slot, and the key over everything that decides its rows.
+
+    Attributes:
+        slot: The scenario file, seed, scale, schema files and database user asked for: one
+            kept template per slot; another key in the same slot is stale.
+        key: A SHA-256 over the package (version and code), the bytes of the scenario file and
+            of every file it extends, the schema files' bytes (or the tool's own schema), the
+            seed, the scale and the seeded users' password.
+        files: The scenario's files, itself last.
+
+    """
+
+    slot: str
+    key: str
+    files: tuple[Path, ...]
+
+
+def template_key(
+    name_or_path: str,
+    *,
+    seed: int | None,
+    scale: float,
+    schema: Sequence[Path],
+    user: str,
+    schema_setting: Sequence[Path] | None = None,
+) -> TemplateKey:
+    """Return the slot and key of a scenario's template (reads the files, builds nothing).
+
+    Args:
+        name_or_path: A shipped scenario's name, or a path to a scenario file.
+        seed: The run's seed (None: the scenario's).
+        scale: Multiplies the scenario's step counts.
+        schema: The schema's SQL files, in the order they run (empty: the tool's tables).
+        user: The database user (a template is copied by its owner).
+        schema_setting: The files and folders the setting names (default: ``schema``): the
+            slot's, so that a migration added to a folder replaces the folder's template.
+
+    Raises:
+        ScenarioError: When the scenario cannot be found or read.
+        ConfigurationError: When the seeded users' password is refused.
+
+    """
+    from seeding import auth
+    from seeding.scenario_file import load
+
+    scenario, _ = load(name_or_path)
+    files = tuple(path for _, path, _ in scenario.chain)
+    setting = schema if schema_setting is None else schema_setting
+    slot = json.dumps(
+        [str(scenario.path), seed, scale, [str(path) for path in setting], user]
+    )
+    digest = hashlib.sha256()
+
+    def part(label: str, data: bytes) -> None:
+        digest.update(label.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+
+    part("format", _KEY_FORMAT)
+    part("code", _code_digest())
+    part("slot", slot.encode())
+    for path in files:
+        part("scenario", path.read_bytes())
+    for path in schema:
+        part("schema", str(path).encode() + b"\0" + path.read_bytes())
+    if not schema:
+        part("schema", b"the tool's own tables")
+    part("seed", repr(seed).encode())
+    part("scale", repr(float(scale)).encode())
+    part("password", auth.user_password().encode())
+    return TemplateKey(
+        slot=hashlib.sha256(slot.encode()).hexdigest(), key=digest.hexdigest(), files=files
+    )
+
+
+_PSQL_RESTRICT: Final = re.compile(r"^\\(?:un)?restrict\b.*$", re.MULTILINE)
+_CREATES_PUBLIC: Final = re.compile(r'^CREATE SCHEMA "?public"?;', re.MULTILINE | re.IGNORECASE)
+
+
+def apply_schema(url: str, files: Sequence[Path], *, source: str = "the caller") -> None:
+    """Run each SQL file into the database at ``url``: each file all or nothing, in order.
+
+    Raises:
+        ConfigurationError: When a statement fails; the message names the file and its line.
+
+    """
+    import psycopg
+
+    for path in files:
+        # pg_dump (15.14, 16.10, 17.6 and later) brackets a dump in psql's \restrict and
+        # \unrestrict, which are not SQL; blanked, the lines keep their numbers.
+        text = _PSQL_RESTRICT.sub("", path.read_text(encoding="utf-8"))
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as connection:
+                if _CREATES_PUBLIC.search(text):
+                    # A dump of schema public (pg_dump --schema=public) creates the schema a
+                    # new database has: it goes first while empty (else the file's CREATE fails).
+                    with contextlib.suppress(psycopg.errors.DependentObjectsStillExist):
+                        connection.execute("DROP SCHEMA IF EXISTS public")
+                # One simple query: the server runs the file as one implicit transaction (a
+                # file's own BEGIN/COMMIT still works); without parameters, no % is a placeholder.
+                connection.execute(text.encode())
+        except psycopg.Error as error:
+            position = getattr(error.diag, "statement_position", None)
+            line = text[: int(position) - 1].count("\n") + 1 if position else None
+            at = f"{path}:{line}" if line else str(path)
+            failing = text.splitlines()[line - 1].lstrip() if line else ""
+            hint = (
+                "; psql's meta-commands (lines starting with a backslash) are not SQL: remove them"
+                if failing.startswith("\\") else ""
+            )
+            raise ConfigurationError(
+                f"{at}: {_first_line(error)}{hint}; fix the schema file, or the schema setting "
+                f"({source}); each file runs all or nothing, in order"
+            ) from None
+
+
 @dataclass
 class _Connections:
     engine: sa.Engine | None = None
@@ -183,6 +399,111 @@ class ScenarioDatabase:
                 f"scenario {self.scenario!r} has no ref {name!r}; its refs: {known}"
             ) from None
 
+    def customers(self) -> list[Person]:
+        """Return the seeded customers (Supabase users), by email.
+
+        Each :class:`~seeding.personas.Person` has the auth user's ``id`` (what ``auth.uid()``
+        returns for them), ``email`` and ``name``; pass one to :meth:`as_user`.
+
+        Raises:
+            SchemaError: When the database is not shaped like the app's Supabase one.
+
+        """
+        __tracebackhide__ = True
+        return self._people("customer", "db.customers()")
+
+    def mechanics(self) -> list[Person]:
+        """Return the seeded mechanics (Supabase users), by email; ``mechanic_id`` is theirs.
+
+        Raises:
+            SchemaError: When the database is not shaped like the app's Supabase one.
+
+        """
+        __tracebackhide__ = True
+        return self._people("mechanic", "db.mechanics()")
+
+    def _people(self, role: str, where: str) -> list[Person]:
+        from seeding.personas import driver_of, people, require_supabase
+
+        with self.engine.connect() as connection:
+            driver = driver_of(connection)
+            require_supabase(driver, [], where=where, database=self.name)
+            found = people(driver, role)
+            connection.rollback()
+        return found
+
+    def person(self, who: Person | uuid.UUID | str) -> Person:
+        """Return the seeded user ``who`` names (as :meth:`as_user` takes it).
+
+        Raises:
+            SchemaError: When the database is not shaped like the app's Supabase one.
+            ScenarioError: When no seeded user is ``who``; the message says how to name one.
+
+        """
+        __tracebackhide__ = True
+        from seeding.personas import driver_of, find_person, require_supabase
+
+        where = f"db.person({str(who)!r})"
+        with self.engine.connect() as connection:
+            driver = driver_of(connection)
+            require_supabase(driver, [], where=where, database=self.name)
+            found = find_person(driver, who, self.refs, where=where, scenario=self.scenario)
+            connection.rollback()
+        return found
+
+    def as_user(
+        self,
+        who: Person | uuid.UUID | str,
+        *,
+        commit: bool = False,
+        claims: Mapping[str, Any] | None = None,
+    ) -> AbstractContextManager[Persona]:
+        """Run a block as a seeded user, signed in, the way the app's REST API runs a request.
+
+        ``with db.as_user("ana@example.com") as ana:`` runs ``ana.execute(...)`` (psycopg)
+        and ``ana.session`` (SQLAlchemy) as the role ``authenticated`` with the user's JWT
+        claims in ``request.jwt.claims``, so ``auth.uid()`` is the user and the RLS policies
+        apply. The block is one transaction; the role and the claims end with it.
+
+        Args:
+            who: A :class:`~seeding.personas.Person` (:meth:`customers`, :meth:`mechanics`),
+                an email, the name of a scenario's ref that is a customer or a mechanic, or
+                an auth user's id (a mechanic's ``mechanics.id`` too).
+            commit: Keep what the block wrote (default: rolled back when it ends).
+            claims: Claims to add or change (``{"app_metadata": {...}}``).
+
+        Raises:
+            SchemaError: When the database is not shaped like the app's Supabase one.
+            ScenarioError: When no seeded user is ``who``; the message says how to name one.
+            ConfigurationError: When the database user may not act as ``authenticated``.
+
+        """
+        from seeding.personas import signed_in
+
+        return signed_in(
+            self.engine, who, refs=self.refs, scenario=self.scenario, database=self.name,
+            where=f"db.as_user({str(who)!r})", commit=commit, claims=claims,
+        )
+
+    def as_anon(
+        self, *, commit: bool = False, claims: Mapping[str, Any] | None = None
+    ) -> AbstractContextManager[Persona]:
+        """Run a block as the app's API runs a request without a user (role ``anon``).
+
+        As :meth:`as_user`; ``auth.uid()`` is NULL.
+
+        Raises:
+            SchemaError: When the database is not shaped like the app's Supabase one.
+            ConfigurationError: When the database user may not act as ``anon``.
+
+        """
+        from seeding.personas import signed_in
+
+        return signed_in(
+            self.engine, None, refs=self.refs, scenario=self.scenario, database=self.name,
+            where="db.as_anon()", commit=commit, claims=claims,
+        )
+
     def close(self) -> None:
         """Close the session and the engine (the database stays until it is dropped)."""
         if self._connections.session is not None:
@@ -194,41 +515,122 @@ class ScenarioDatabase:
 
 
 @dataclass(frozen=True)
-class _Template:
-    """A scenario's template database and what building it wrote."""
+class Template:
+    """A scenario's template database, as a session found or built it.
+
+    Attributes:
+        name: The template database's name (``seed_tpl_<scenario>_<hex>``).
+        scenario: The scenario's name.
+        seed: The seed it was built with.
+        refs: The scenario's named rows.
+        built: Whether this session built it (False: a kept one from an earlier session).
+        kept: Whether it stays for the next session (False: dropped when this one closes).
+        seconds: How long building it took (0 for a kept one found).
+        key: Its key (:func:`template_key`), when kept.
+
+    """
 
     name: str
-    result: RunResult
+    scenario: str
+    seed: int
+    refs: Mapping[str, uuid.UUID | list[uuid.UUID]] = field(repr=False)
+    built: bool
+    kept: bool
+    seconds: float = 0.0
+    key: str | None = field(default=None, repr=False)
+    #: Per-database settings to give each copy: (role or None, name, value).
+    settings: tuple[tuple[str | None, str, str], ...] = field(default=(), repr=False)
+
+
+def _refs_json(refs: Mapping[str, uuid.UUID | list[uuid.UUID]]) -> dict[str, Any]:
+    return {k: [str(i) for i in v] if isinstance(v, list) else str(v) for k, v in refs.items()}
+
+
+def _refs_from_json(refs: Mapping[str, Any]) -> dict[str, uuid.UUID | list[uuid.UUID]]:
+    return {
+        k: [uuid.UUID(i) for i in v] if isinstance(v, list) else uuid.UUID(v)
+        for k, v in refs.items()
+    }
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A kept template on the server, as its comment describes it."""
+
+    name: str
+    comment: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        return str(self.comment.get("key", ""))
+
+    @property
+    def slot(self) -> str:
+        return str(self.comment.get("slot", ""))
+
+    @property
+    def used(self) -> datetime:
+        try:
+            return datetime.fromisoformat(str(self.comment["used"]))
+        except (KeyError, ValueError):
+            return datetime.min.replace(tzinfo=UTC)
 
 
 class SeedServer:
     """A PostgreSQL server and every database the plugin made on it.
 
     It builds each scenario once into a template database, copies the template for every
-    test that asks, and drops all it made when closed. Usable without pytest (the bench does).
+    test that asks, and drops the copies it made when closed; the templates too, unless they
+    are kept for the next session. Usable without pytest (the bench does).
 
     Args:
         url: A URL of any database on the server that the user may connect to; the user
-            needs the right to create databases.
+            needs the right to create databases. The advisory locks that order the sessions'
+            builds live in this database: sessions that share templates name the same one.
         source: Where the URL came from, named in error messages.
+        keep_templates: Keep each template for the next session (found again by its key,
+            rebuilt when the key changes); False: drop them when closed.
+        schema: SQL files (or folders of them) run into each template before its scenario is
+            seeded: the app's Supabase schema. Empty: the tool's own tables.
+        schema_source: Where ``schema`` came from, named in error messages.
 
     """
 
-    def __init__(self, url: str, *, source: str = "the caller") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        source: str = "the caller",
+        keep_templates: bool = False,
+        schema: Sequence[str | Path] = (),
+        schema_source: str = "the caller",
+    ) -> None:
         self.url = libpq_url(url)
         self.source = source
+        self.keep_templates = keep_templates
+        self.schema = tuple(Path(path) for path in schema)
+        self.schema_source = schema_source
         #: The ``application_name`` of this object's connection, named on its databases.
         self.owner = f"{OWNER_PREFIX}{uuid.uuid4().hex[:12]}"
         self._admin: psycopg.Connection[Any] | None = None
         self._swept = False
         self._made: list[str] = []
-        self._templates: dict[tuple[str, int | None, float], _Template] = {}
+        self._templates: dict[tuple[str, int | None, float], Template] = {}
+        self._held: set[str] = set()
+        self._schema_files: tuple[Path, ...] | None = None
         self._schema_engine: sa.Engine | None = None
+        #: Every template this object used, in the order it first used them.
+        self.history: list[Template] = []
 
     @property
     def database_names(self) -> tuple[str, ...]:
-        """The databases this server object made and has not dropped yet, oldest first."""
+        """The databases this server object made and will drop when closed, oldest first."""
         return tuple(self._made)
+
+    @property
+    def templates(self) -> tuple[Template, ...]:
+        """The templates this object has used so far (built, or kept ones found)."""
+        return tuple(self.history)
 
     def _admin_connection(self) -> psycopg.Connection[Any]:
         import psycopg
@@ -243,6 +645,10 @@ class SeedServer:
                     f"cannot connect to {mask_password(self.url)}: {_first_line(error)}; "
                     f"{_fix_hint(self.source)}"
                 ) from None
+            for name in self._held:  # a new connection: the templates in use are held again
+                self._admin.execute(
+                    "SELECT pg_advisory_lock_shared(%s, %s)", (_USE_LOCK, _lock_key(name))
+                )
             if not self._swept:
                 self._swept = True
                 self.sweep()
@@ -252,9 +658,10 @@ class SeedServer:
         """Drop the databases that test sessions now gone left behind; return their names.
 
         Those are the databases whose comment (:data:`OWNER_COMMENT`) names an owner with no
-        connection open on the server: its session was killed before it could drop them. A
-        database someone is connected to stays, and so does one that cannot be dropped (made
-        by another user, say). Runs once, when this object first connects.
+        connection open on the server: its session was killed before it could drop them; and
+        the kept templates no session has used for :data:`KEPT_UNUSED_DAYS` days and none
+        holds now. A database someone is connected to stays, and so does one that cannot be
+        dropped (made by another user, say). Runs once, when this object first connects.
         """
         import psycopg
         from psycopg import sql
@@ -274,6 +681,7 @@ class SeedServer:
                 """,
                 {"marker": OWNER_COMMENT},
             ).fetchall()
+            kept = self._kept()
         except psycopg.Error as error:
             warnings.warn(
                 f"seeding: could not look for databases left by killed test sessions on "
@@ -288,7 +696,66 @@ class SeedServer:
             except psycopg.Error:  # in use, not ours to drop, already gone: it stays
                 continue
             dropped.append(name)
+        unused_since = datetime.now(UTC) - timedelta(days=KEPT_UNUSED_DAYS)
+        dropped.extend(
+            template.name for template in kept
+            if template.used < unused_since and self._drop_unheld(template.name)
+        )
         return dropped
+
+    def _kept(self, slot: str | None = None) -> list[_Kept]:
+        """Return the kept templates on the server (of one slot), oldest name first."""
+        rows = self._admin_connection().execute(
+            "SELECT d.datname, c.comment FROM pg_database d"
+            " CROSS JOIN LATERAL (SELECT shobj_description(d.oid, 'pg_database') AS comment) c"
+            " WHERE starts_with(c.comment, %s) ORDER BY d.datname",
+            (KEPT_COMMENT,),
+        ).fetchall()
+        kept = []
+        for name, comment in rows:
+            try:
+                described = json.loads(comment[len(KEPT_COMMENT):])
+            except ValueError:
+                continue
+            if isinstance(described, dict) and (slot is None or described.get("slot") == slot):
+                kept.append(_Kept(name=name, comment=described))
+        return kept
+
+    def _hold(self, name: str) -> None:
+        """Hold a shared lock on a template while this object may copy it."""
+        if name not in self._held:
+            self._admin_connection().execute(
+                "SELECT pg_advisory_lock_shared(%s, %s)", (_USE_LOCK, _lock_key(name))
+            )
+            self._held.add(name)
+
+    def _release(self, name: str) -> None:
+        if name in self._held:
+            self._held.discard(name)
+            if self._admin is not None and not self._admin.closed:
+                self._admin.execute(
+                    "SELECT pg_advisory_unlock_shared(%s, %s)", (_USE_LOCK, _lock_key(name))
+                )
+
+    def _drop_unheld(self, name: str) -> bool:
+        """Drop a kept template unless a session holds it (or it is in use); return if dropped."""
+        import psycopg
+        from psycopg import sql
+
+        if name in self._held:
+            return False
+        admin = self._admin_connection()
+        key = (_USE_LOCK, _lock_key(name))
+        row = admin.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()
+        if not (row and row[0]):
+            return False
+        try:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        except psycopg.Error:  # in use, not ours to drop: it stays
+            return False
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        return True
 
     def _execute(self, statement: Any) -> None:
         import psycopg
@@ -315,9 +782,14 @@ class SeedServer:
             statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
         self._execute(statement)
         self._made.append(name)
-        comment = sql.SQL("COMMENT ON DATABASE {} IS {}")
-        self._execute(comment.format(sql.Identifier(name), sql.Literal(OWNER_COMMENT + self.owner)))
+        self._comment(name, OWNER_COMMENT + self.owner)
         return name
+
+    def _comment(self, name: str, comment: str) -> None:
+        from psycopg import sql
+
+        statement = sql.SQL("COMMENT ON DATABASE {} IS {}")
+        self._execute(statement.format(sql.Identifier(name), sql.Literal(comment)))
 
     def drop_database(self, name: str) -> None:
         """Drop a database this object made, closing any connection still open on it."""
@@ -332,26 +804,145 @@ class SeedServer:
         """Return a libpq URL of the database ``name`` on this server."""
         return database_url(self.url, name)
 
+    def _schema(self) -> tuple[Path, ...]:
+        if self._schema_files is None:
+            self._schema_files = schema_files(self.schema, source=self.schema_source)
+        return self._schema_files
+
     def _template(
         self, name_or_path: str, *, seed: int | None = None, scale: float = 1.0
-    ) -> _Template:
-        """Return the template database holding a scenario, building it on first use.
+    ) -> Template:
+        """Return the template database holding a scenario: found kept, or built now.
 
         Raises:
             ScenarioError: When the scenario is unknown or malformed.
+            ConfigurationError: When the schema setting or a schema file is wrong.
             DatabaseError: When the server refuses the database or the rows.
 
         """
-        key = (name_or_path, seed, scale)
-        if key in self._templates:
-            return self._templates[key]
+        cached = (name_or_path, seed, scale)
+        if cached not in self._templates:
+            schema = self._schema()
+            if self.keep_templates:
+                template = self._kept_template(name_or_path, seed=seed, scale=scale, schema=schema)
+            else:
+                name, result, seconds = self._build(name_or_path, seed, scale, schema)
+                template = Template(
+                    name=name, scenario=result.scenario, seed=result.seed, refs=result.refs,
+                    built=True, kept=False, seconds=seconds,
+                )
+            template = self._with_settings(template)
+            self._templates[cached] = template
+            self.history.append(template)
+        return self._templates[cached]
+
+    def _kept_template(
+        self, name_or_path: str, *, seed: int | None, scale: float, schema: Sequence[Path]
+    ) -> Template:
+        """Return the kept template whose key matches, building it (under the slot's lock)."""
+        import psycopg
+
+        admin = self._admin_connection()
+        try:
+            identity = template_key(
+                name_or_path, seed=seed, scale=scale, schema=schema, user=str(admin.info.user),
+                schema_setting=[path.expanduser().resolve() for path in self.schema],
+            )
+        except SeedingError:
+            raise
+        except Exception:  # unforeseen: building reports it as the run does, or builds anyway
+            name, result, seconds = self._build(name_or_path, seed, scale, schema)
+            return Template(
+                name=name, scenario=result.scenario, seed=result.seed, refs=result.refs,
+                built=True, kept=False, seconds=seconds,
+            )
+        lock = (_BUILD_LOCK, _lock_key(identity.slot))
+        try:
+            admin.execute("SELECT pg_advisory_lock(%s, %s)", lock)  # waits for another's build
+            try:
+                found = self._matching(identity)
+                if found is None:
+                    found = self._build_kept(name_or_path, seed, scale, schema, identity)
+                for stale in self._kept(identity.slot):
+                    if stale.key != identity.key:
+                        self._drop_unheld(stale.name)
+                return found
+            finally:
+                if not (admin.closed or admin.broken):
+                    admin.execute("SELECT pg_advisory_unlock(%s, %s)", lock)
+        except psycopg.Error as error:
+            raise DatabaseError(f"on {mask_password(self.url)}: {_first_line(error)}") from None
+
+    def _matching(self, identity: TemplateKey) -> Template | None:
+        """Return the kept template of this key, held for this session, if there is one."""
+        for kept in self._kept(identity.slot):
+            if kept.key != identity.key:
+                continue
+            self._hold(kept.name)
+            if not any(k.name == kept.name for k in self._kept(identity.slot)):
+                self._release(kept.name)  # dropped just before we held it
+                continue
+            described = kept.comment
+            if datetime.now(UTC) - kept.used > _TOUCH_AFTER:
+                touched = {**described, "used": datetime.now(UTC).isoformat()}
+                self._comment(kept.name, KEPT_COMMENT + json.dumps(touched))
+            return Template(
+                name=kept.name, scenario=str(described["scenario"]),
+                seed=int(described["seed"]), refs=_refs_from_json(described["refs"]),
+                built=False, kept=True, key=kept.key,
+            )
+        return None
+
+    def _build_kept(
+        self,
+        name_or_path: str,
+        seed: int | None,
+        scale: float,
+        schema: Sequence[Path],
+        identity: TemplateKey,
+    ) -> Template:
+        """Build a template and mark it kept (its key, scenario and refs in its comment)."""
+        name, result, seconds = self._build(name_or_path, seed, scale, schema)
+        self._hold(name)
+        now = datetime.now(UTC).isoformat()
+        described = {
+            "key": identity.key, "slot": identity.slot, "scenario": result.scenario,
+            "seed": result.seed, "scale": scale, "files": [str(p) for p in identity.files],
+            "schema": [str(p) for p in schema], "refs": _refs_json(result.refs),
+            "built": now, "used": now, "seconds": round(seconds, 3),
+        }
+        try:
+            self._comment(name, KEPT_COMMENT + json.dumps(described))
+        except BaseException:
+            self._release(name)
+            self.drop_database(name)
+            raise
+        self._made.remove(name)  # kept: not this session's to drop
+        return Template(
+            name=name, scenario=result.scenario, seed=result.seed, refs=result.refs,
+            built=True, kept=True, seconds=seconds, key=identity.key,
+        )
+
+    def _build(
+        self, name_or_path: str, seed: int | None, scale: float, schema: Sequence[Path]
+    ) -> tuple[str, RunResult, float]:
+        """Build a scenario into a new database that refuses connections; return it and time.
+
+        Raises:
+            ScenarioError: When the scenario is unknown or malformed.
+            ConfigurationError: When a schema file fails.
+            DatabaseError: When the server refuses the database or the rows.
+
+        """
         from seeding.runner import run_scenario
 
+        started = time.perf_counter()
         name = self.create_database(f"{TEMPLATE_PREFIX}{_slug(name_or_path)}_")
         # Building reseeds the factories' generators; a test's own sequence must not change
         # because it happened to be the first to ask for this scenario.
         random_state = factory_random_state()
         try:
+            apply_schema(self.database_url(name), schema, source=self.schema_source)
             # The server writes only databases it created itself: it opts out of the guard.
             result = run_scenario(
                 name_or_path, database_url=self.database_url(name), seed=seed, scale=scale,
@@ -377,8 +968,54 @@ class SeedServer:
         # No connection may be open on a template while it is copied: refuse them all.
         refuse = sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false")
         self._execute(refuse.format(sql.Identifier(name)))
-        self._templates[key] = _Template(name=name, result=result)
-        return self._templates[key]
+        return name, result, time.perf_counter() - started
+
+    def _with_settings(self, template: Template) -> Template:
+        """Return the template with its per-database settings, which a copy does not inherit.
+
+        ``ALTER DATABASE ... SET`` (a schema's ``search_path``, say) is not copied by
+        ``CREATE DATABASE ... TEMPLATE``: :meth:`copy` gives them to each copy.
+        """
+        import psycopg
+
+        try:
+            rows = self._admin_connection().execute(
+                "SELECT r.rolname, c.setting FROM pg_db_role_setting s"
+                " JOIN pg_database d ON d.oid = s.setdatabase"
+                " LEFT JOIN pg_roles r ON r.oid = s.setrole"
+                " CROSS JOIN LATERAL unnest(s.setconfig) c(setting)"
+                " WHERE d.datname = %s ORDER BY r.rolname NULLS FIRST",
+                (template.name,),
+            ).fetchall()
+        except psycopg.Error as error:
+            raise DatabaseError(f"on {mask_password(self.url)}: {_first_line(error)}") from None
+        settings = []
+        for role, setting in rows:
+            name, _, value = str(setting).partition("=")
+            settings.append((role, name, value))
+        return replace(template, settings=tuple(settings))
+
+    def _copy_settings(self, template: Template, name: str) -> None:
+        """Give the copy ``name`` the template's per-database settings (``FROM CURRENT``)."""
+        import psycopg
+        from psycopg import sql
+
+        admin = self._admin_connection()
+        try:
+            with admin.transaction():
+                for role, setting, value in template.settings:
+                    # The value as stored is what set_config takes; FROM CURRENT stores it back.
+                    admin.execute("SELECT set_config(%s, %s, true)", (setting, value))
+                    target = sql.SQL("DATABASE {}").format(sql.Identifier(name))
+                    if role is not None:
+                        target = sql.SQL("ROLE {} IN {}").format(sql.Identifier(role), target)
+                    admin.execute(sql.SQL("ALTER {} SET {} FROM CURRENT").format(
+                        target, sql.Identifier(*setting.split("."))))
+        except psycopg.Error as error:
+            raise DatabaseError(
+                f"on {mask_password(self.url)}: giving {name} the settings of its template "
+                f"{template.name}: {_first_line(error)}"
+            ) from None
 
     def copy(
         self, name_or_path: str, *, seed: int | None = None, scale: float = 1.0
@@ -392,19 +1029,21 @@ class SeedServer:
 
         Raises:
             ScenarioError: When the scenario is unknown or malformed.
+            ConfigurationError: When the schema setting or a schema file is wrong.
             DatabaseError: When the server refuses the database or the rows.
 
         """
         template = self._template(name_or_path, seed=seed, scale=scale)
         name = self.create_database(template=template.name)
-        result = template.result
+        if template.settings:
+            self._copy_settings(template, name)
         return ScenarioDatabase(
-            scenario=result.scenario,
-            seed=result.seed,
+            scenario=template.scenario,
+            seed=template.seed,
             name=name,
             url=self.database_url(name),
             refs=MappingProxyType(
-                {k: list(v) if isinstance(v, list) else v for k, v in result.refs.items()}
+                {k: list(v) if isinstance(v, list) else v for k, v in template.refs.items()}
             ),
         )
 
@@ -447,8 +1086,25 @@ class SeedServer:
             self._schema_engine = engine
         return self._schema_engine
 
+    def drop_kept_templates(self, names: Iterable[str] | None = None) -> list[str]:
+        """Drop kept templates (all on the server, or those named) that no session holds now.
+
+        Returns:
+            The names dropped.
+
+        """
+        wanted = None if names is None else set(names)
+        for name in list(self._held):
+            if wanted is None or name in wanted:
+                self._release(name)
+                self._templates = {k: v for k, v in self._templates.items() if v.name != name}
+        return [
+            kept.name for kept in self._kept()
+            if (wanted is None or kept.name in wanted) and self._drop_unheld(kept.name)
+        ]
+
     def close(self) -> None:
-        """Drop every database this object made and close its connections."""
+        """Drop every database this object made (kept templates stay); close its connections."""
         if self._schema_engine is not None:
             self._schema_engine.dispose()
             self._schema_engine = None
@@ -457,23 +1113,34 @@ class SeedServer:
             for name in reversed(self._made):
                 self.drop_database(name)
         finally:
+            self._held.clear()
             if self._admin is not None:
-                self._admin.close()
+                self._admin.close()  # its advisory locks go with it
                 self._admin = None
 
 
 __all__ = [
     "INI_KEY",
+    "KEEP_INI_KEY",
+    "KEPT_COMMENT",
+    "KEPT_UNUSED_DAYS",
     "OPTION",
     "OWNER_COMMENT",
     "OWNER_PREFIX",
+    "SCHEMA_INI_KEY",
+    "SCHEMA_OPTION",
     "TEMPLATE_PREFIX",
     "TEST_DATABASE_PREFIX",
     "URL_VARIABLE",
     "ScenarioDatabase",
     "SeedServer",
+    "Template",
+    "TemplateKey",
+    "apply_schema",
     "check_server",
     "database_url",
     "factory_random_state",
     "restore_factory_random_state",
+    "schema_files",
+    "template_key",
 ]

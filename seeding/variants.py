@@ -21,6 +21,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from datetime import datetime
 from types import TracebackType
 from typing import BinaryIO
 
@@ -30,8 +31,10 @@ from seeding.errors import ScenarioError
 TileRows = dict[str, list[tuple[object, ...]]]
 
 
-def build_variant(path: str, seed: int, variant: int) -> TileRows:
+def build_variant(path: str, seed: int, variant: int, now: datetime | None = None) -> TileRows:
     """Build variant ``variant`` of the tiled scenario at ``path`` for a run's ``seed``.
+
+    ``now`` moves the scenario in time, as ``--now`` does (:mod:`seeding.timeshift`).
 
     Raises:
         ScenarioError: When the scenario is wrong or the variant cannot be built.
@@ -48,6 +51,10 @@ def build_variant(path: str, seed: int, variant: int) -> TileRows:
     plan = make_plan(
         scenario, nodes, seed=tiles.variant_seed(seed, variant), scale=1.0, max_rows=2**62
     )
+    if now is not None:
+        from seeding.timeshift import shifted
+
+        plan = shifted(plan, now)
     return tiles.tile_rows(build(plan))
 
 
@@ -57,16 +64,18 @@ class Builds:
     Use as a context manager: leaving it stops the child if it is still building.
     """
 
-    def __init__(self, path: str, seed: int, variants: Sequence[int]) -> None:
+    def __init__(
+        self, path: str, seed: int, variants: Sequence[int], now: datetime | None = None
+    ) -> None:
         """Start building ``variants`` of the scenario at ``path`` for a run's ``seed``."""
-        self.path, self.seed = path, seed
+        self.path, self.seed, self.now = path, seed, now
         self._order = list(variants)
         self._results: dict[int, Future[TileRows]] = {v: Future() for v in self._order}
         self._child: subprocess.Popen[bytes] | None = None
         self._pipe: BinaryIO | None = None
         self._closing = False
         if self._order:
-            self._child, self._pipe = _start_child(path, seed, self._order)
+            self._child, self._pipe = _start_child(path, seed, self._order, now)
         self._reader = threading.Thread(target=self._collect, name="seed-variants", daemon=True)
         self._reader.start()
 
@@ -107,7 +116,7 @@ class Builds:
             if future.done() or self._closing:
                 continue
             try:
-                future.set_result(build_variant(self.path, self.seed, variant))
+                future.set_result(build_variant(self.path, self.seed, variant, self.now))
             except BaseException as error:  # handed to the waiting caller
                 future.set_exception(error)
 
@@ -139,7 +148,7 @@ class Builds:
 
 
 def _start_child(
-    path: str, seed: int, variants: Sequence[int]
+    path: str, seed: int, variants: Sequence[int], now: datetime | None = None
 ) -> tuple[subprocess.Popen[bytes] | None, BinaryIO | None]:
     """Start ``python -m seeding.variants``; return it and the pipe it writes to (or Nones)."""
     if not sys.executable:  # an embedded interpreter: no python to start
@@ -151,6 +160,7 @@ def _start_child(
     argv = [
         sys.executable, "-m", "seeding.variants", "--fd", str(write_end),
         "--path", path, "--seed", str(seed), "--variants", ",".join(map(str, variants)),
+        *(["--now", now.isoformat()] if now is not None else []),
     ]
     try:
         child = subprocess.Popen(
@@ -172,11 +182,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--path", required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--variants", required=True)
+    parser.add_argument("--now", default=None)
     args = parser.parse_args(argv)
+    now = datetime.fromisoformat(args.now) if args.now else None
     with os.fdopen(args.fd, "wb") as pipe:
         for variant in map(int, args.variants.split(",")):
             try:
-                rows = build_variant(args.path, args.seed, variant)
+                rows = build_variant(args.path, args.seed, variant, now)
             except ScenarioError as error:
                 pickle.dump(("error", variant, str(error)), pipe)
                 return

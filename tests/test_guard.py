@@ -306,3 +306,10 @@ def test_writers_check_where_the_connection_really_went(
         assert sum(result.counts.values()) == len(built.rows)
     finally:
         engine.dispose()
+
+
+def test_a_password_spelled_like_the_scheme_is_masked_but_the_scheme_stays() -> None:
+    guard.read("postgresql://someone:postgres@127.0.0.1:5432/db")
+    assert guard.redact("give a postgresql:// or postgres:// URL; it said postgres") == (
+        "give a postgresql:// or postgres:// URL; it said ***"
+    )

@@ -49,6 +49,8 @@ def test_the_entry_point_registers_the_flag_the_ini_key_and_the_fixtures(
     help_text = output_of(pytester.runpytest_subprocess("--help"))
     assert "--seed-database-url=URL" in help_text
     assert "seed_database_url (string):" in help_text
+    assert "--seed-schema=PATH" in help_text and "seed_schema (paths):" in help_text
+    assert "seed_keep_templates (bool):" in help_text
     pytester.makepyfile("def test_nothing(): pass")
     pytester.runpytest_subprocess("--fixtures").stdout.fnmatch_lines([
         "*fixtures defined from seeding.pytest_plugin*",
@@ -213,9 +215,11 @@ def test_what_a_test_commits_in_its_copy_no_other_test_sees(
     pytester.runpytest_subprocess().assert_outcomes(passed=4)
 
 
-def test_two_scenarios_side_by_side_each_built_once_and_every_database_dropped_at_the_end(
-    pytester: pytest.Pytester, on_server: str
+@pytest.mark.parametrize("keep", ["true", "false"])
+def test_two_scenarios_side_by_side_each_built_once_and_every_copy_dropped_at_the_end(
+    pytester: pytest.Pytester, on_server: str, keep: str
 ) -> None:
+    pytester.makeini(f"[pytest]\nseed_keep_templates = {keep}\n")
     pytester.makepyfile(
         """
         import json
@@ -243,23 +247,39 @@ def test_two_scenarios_side_by_side_each_built_once_and_every_database_dropped_a
 
         def test_each_was_built_once(seed_server, seed_scenario, seed_session):
             seed_scenario("diverse")
-            templates = [n for n in seed_server.database_names if n.startswith("seed_tpl_")]
-            assert sorted(n.rsplit("_", 1)[0] for n in templates) == [
-                "seed_tpl_baseline", "seed_tpl_diverse"]
+            templates = sorted((t.scenario, t.name) for t in seed_server.templates)
+            assert [scenario for scenario, _ in templates] == ["baseline", "diverse"]
             made = list(seed_server.database_names)
             with psycopg.connect(seed_server.url) as connection:
                 present = {r[0] for r in connection.execute("SELECT datname FROM pg_database")}
-            assert set(made) <= present
+            assert set(made) | {name for _, name in templates} <= present
             with open("made.json", "w") as file:
-                json.dump(made, file)
+                json.dump({"made": made, "templates": [name for _, name in templates]}, file)
         """
     )
-    pytester.runpytest_subprocess().assert_outcomes(passed=3)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=3)
     made = json.loads((pytester.path / "made.json").read_text())
-    kinds = sorted(name.rsplit("_", 1)[0] for name in made)
-    # The seed_session database, two templates, the last test's copy.
-    assert kinds == ["seed_test", "seed_test", "seed_tpl_baseline", "seed_tpl_diverse"]
-    assert databases_like(on_server, "seed_") & set(made) == set()
+    templates = made["templates"]
+    assert [name.rsplit("_", 1)[0] for name in templates] == [
+        "seed_tpl_baseline", "seed_tpl_diverse"]
+    left = databases_like(on_server, "seed_")
+    assert left & set(made["made"]) == set()  # the copies and the seed_session database
+    summary = [line for line in result.outlines if line.startswith("seeding: template of")]
+    assert len(summary) == 2
+    if keep == "false":
+        # The seed_session database, two templates, the last test's copy: all dropped.
+        kinds = sorted(name.rsplit("_", 1)[0] for name in made["made"])
+        assert kinds == ["seed_test", "seed_test", "seed_tpl_baseline", "seed_tpl_diverse"]
+        assert all(line.endswith(")") and "kept" not in line for line in summary)
+        return
+    assert sorted(name.rsplit("_", 1)[0] for name in made["made"]) == ["seed_test", "seed_test"]
+    assert set(templates) <= left  # kept, marked as such
+    with psycopg.connect(on_server) as connection:
+        comments = connection.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+            "WHERE datname = ANY(%s)", (templates,)).fetchall()
+    assert all(c.startswith("seeding kept template: {") for (c,) in comments)
 
 
 def test_databases_left_by_a_killed_session_are_dropped_by_the_next_one(
@@ -278,7 +298,8 @@ def test_databases_left_by_a_killed_session_are_dropped_by_the_next_one(
     )
     pytester.runpytest_subprocess("test_killed.py")
     made = set(json.loads((pytester.path / "made.json").read_text()))
-    assert len(made) == 3 and made <= databases_like(on_server, "seed_")
+    # The seed_session database and the copy (the template is kept for the next session).
+    assert len(made) == 2 and made <= databases_like(on_server, "seed_")
 
     # A database someone is connected to, and a live session's databases, are kept.
     in_use = sorted(made)[0]

@@ -18,7 +18,7 @@ from app_shape import admit_tool_request_statuses, as_user, sign_in_check
 from psycopg import sql
 
 from seeding import auth
-from seeding.errors import ConfigurationError, SchemaError, SchemaMismatchError
+from seeding.errors import ConfigurationError, SchemaMismatchError
 from seeding.reset import reset_database
 from seeding.runner import run_scenario
 
@@ -157,13 +157,6 @@ def test_the_password_is_settable_and_hashed_once_per_run(
     result = run_scenario("baseline", database_url=app_ready, user_password=PASSWORD)
     assert result.counts["auth.users"] > 1
     assert calls == [PASSWORD]
-
-
-def test_a_tiled_scenario_refuses_a_supabase_database_and_writes_nothing(app_ready: str) -> None:
-    before = _snapshot(app_ready)
-    with pytest.raises(SchemaError, match="cannot yet write to a Supabase database"):
-        run_scenario("load", database_url=app_ready, scale=0.01)
-    assert _snapshot(app_ready) == before
 
 
 def test_the_cli_names_what_the_database_lacks_and_what_its_triggers_made(

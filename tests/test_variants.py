@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,9 +40,9 @@ def test_a_child_that_stops_early_leaves_the_rest_to_a_thread(
     tile_file: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def exits_at_once(
-        path: str, seed: int, order: Sequence[int]
+        path: str, seed: int, order: Sequence[int], now: datetime | None = None
     ) -> tuple[subprocess.Popen[bytes] | None, BinaryIO | None]:
-        child, pipe = original(path, seed, order)
+        child, pipe = original(path, seed, order, now)
         assert child is not None
         child.kill()
         return child, pipe

@@ -1,0 +1,81 @@
+"""`--db supabase`: the Supabase CLI's local database, or one line saying to start it."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from seeding import database
+from seeding.cli import app
+from seeding.errors import DatabaseError
+
+PORT = 54322
+
+
+def _port_free() -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", PORT)) != 0
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """Something answering where `supabase start` puts the database."""
+    if not _port_free():
+        pytest.skip(f"port {PORT} is in use on this machine")
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", PORT))
+    server.listen()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("command", [["report"], ["scenario", "baseline"], ["reset", "--yes"],
+                                     ["db", "doctor"], ["db", "url"]])
+def test_every_command_says_to_start_supabase_when_nothing_answers(
+    command: list[str],
+) -> None:
+    if not _port_free():
+        pytest.skip(f"port {PORT} is in use on this machine")
+    result = CliRunner().invoke(app, [*command, "--db", "supabase"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        "error: --db supabase: nothing answers at 127.0.0.1:54322, the Supabase CLI's local "
+        "database; start it with `supabase start` (in your app's folder), or give its URL "
+        "with --db"
+    ]
+
+
+def test_supabase_names_the_cli_database_and_never_shows_its_password(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = database.resolve("supabase")
+    params = dict(target.endpoint.params)
+    assert (params["host"], params["port"], params["user"], params["dbname"]) == (
+        "127.0.0.1", "54322", "postgres", "postgres")
+    assert target.display_url == "postgresql://postgres:***@127.0.0.1:54322/postgres"
+    assert database.target_of("supabase").endpoint.params == target.endpoint.params
+    monkeypatch.setenv(database.URL_VARIABLE, "supabase")
+    assert database.resolve().source == "SEED_DATABASE_URL=supabase"
+    result = CliRunner().invoke(app, ["db", "url", "--db", "supabase"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "postgresql://postgres:***@127.0.0.1:54322/postgres"
+
+
+def test_the_library_takes_supabase_too() -> None:
+    if not _port_free():
+        pytest.skip(f"port {PORT} is in use on this machine")
+    with pytest.raises(DatabaseError, match="start it with `supabase start`"):
+        database.target_of("supabase")
+
+
+def test_its_public_password_does_not_mangle_later_messages(listener: socket.socket) -> None:
+    from seeding import guard
+
+    database.resolve("supabase")
+    assert guard.redact("give a postgresql:// URL") == "give a postgresql:// URL"
