@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import factory
 
@@ -214,6 +214,11 @@ class SessionAssignmentFactory(BaseFactory):
 
     class Meta:
         model = SessionAssignment
+
+    _scenario_params: ClassVar[dict[str, tuple[type, ...]]] = {
+        "session_status": (str,),
+    }
+    _internal_params: ClassVar[frozenset[str]] = frozenset({"draw", "times", "session"})
 
     class Params:
         # The assignment a session gets by itself (see the module): its own generator.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
@@ -36,7 +36,9 @@ class RelatedRows(Protocol):
 
     A factory whose relations follow rules of its own (a request's status and routing) has
     the class methods ``plan_relations`` and ``complete_relations``; the scenario builder
-    calls them around resolving the relations a scenario gives.
+    calls them around resolving the relations a scenario gives. A factory whose rows follow
+    other rows has ``after_update(kind, rows, related)`` (called after an update step changed
+    ``rows`` of ``kind``) and ``after_build(related)`` (called once every row is built).
     """
 
     def pick(self, kind: str, where: Mapping[str, Any] | None = None) -> Any:
@@ -54,6 +56,9 @@ class RelatedRows(Protocol):
     def choice(self, rows: Sequence[Any]) -> Any:
         """Return one of ``rows``, drawn from the step's seeded generator."""
 
+    def of_kind(self, kind: str) -> Sequence[Any]:
+        """Return every row of a kind built so far, in build order."""
+
 
 class BaseFactory(SQLAlchemyModelFactory):
     """A factory whose ``create()`` flushes through the bound session and whose ids are seeded.
@@ -68,6 +73,13 @@ class BaseFactory(SQLAlchemyModelFactory):
 
     class Params:
         id_prefix = None
+
+    #: The factory's parameters a scenario may set that are not columns, with the types a
+    #: value may have (the planner checks them; ``seed kinds`` lists them). Each factory
+    #: declares its own; :func:`scenario_params` merges those of its bases.
+    _scenario_params: ClassVar[dict[str, tuple[type, ...]]] = {"id_prefix": (str,)}
+    #: Parameters the factory works out itself (objects, not values): never a scenario field.
+    _internal_params: ClassVar[frozenset[str]] = frozenset()
 
     id = factory.LazyAttribute(lambda o: new_uuid(o.id_prefix))
 
@@ -98,6 +110,22 @@ class BaseFactory(SQLAlchemyModelFactory):
     @classmethod
     def _check(cls, row: Any) -> None:
         """Raise FactoryRuleError when overrides made a row the app would not hold."""
+
+
+def scenario_params(cls: type) -> dict[str, tuple[type, ...]]:
+    """Return the parameters a scenario may give a factory (its own and its bases'), typed."""
+    found: dict[str, tuple[type, ...]] = {}
+    for klass in reversed(cls.__mro__):
+        found.update(vars(klass).get("_scenario_params", {}))
+    return found
+
+
+def internal_params(cls: type) -> frozenset[str]:
+    """Return the parameters a factory (or a base) works out itself."""
+    found: set[str] = set()
+    for klass in cls.__mro__:
+        found |= vars(klass).get("_internal_params", frozenset())
+    return frozenset(found)
 
 
 @functools.cache
@@ -138,6 +166,11 @@ class PlacedFactory(BaseFactory):
         in_city = None
         place = factory.LazyAttribute(_place)
         coordinates = factory.LazyAttribute(lambda o: geography.near(rng(), o.place))
+
+    _scenario_params: ClassVar[dict[str, tuple[type, ...]]] = {
+        "in_city": (str,), "in_province": (str,),
+    }
+    _internal_params: ClassVar[frozenset[str]] = frozenset({"place", "coordinates"})
 
     province = factory.LazyAttribute(lambda o: o.place.province)
     city = factory.LazyAttribute(lambda o: o.place.name)

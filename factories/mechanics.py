@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import factory
 
-from factories.base import PlacedFactory, new_uuid
+from factories.base import PlacedFactory, RelatedRows, new_uuid
 from factories.catalog import MAKES, SPECIALIZATIONS
 from factories.context import current_clock, rng
 from factories.timeline import signed_up_at
@@ -77,6 +78,16 @@ class MechanicFactory(PlacedFactory):
 
     class Meta:
         model = Mechanic
+
+    _scenario_params: ClassVar[dict[str, tuple[type, ...]]] = {
+        "first_name": (str,),
+        "last_name": (str,),
+        "with_brand": (str,),
+        "mechanic_type": (str,),
+        "as_independent": (bool,),
+        "as_virtual": (bool,),
+        "as_workshop": (bool,),
+    }
 
     class Params:
         # One flag per type trait: traits that all set one parameter would overwrite each other.
@@ -191,3 +202,20 @@ class MechanicFactory(PlacedFactory):
             if not params.get("independent") and "mechanic_type" not in params:
                 params.setdefault("workshop", True)
         return super()._generate(strategy, params)
+
+    @classmethod
+    def after_build(cls, related: RelatedRows) -> None:
+        """Set each mechanic's ``completed_sessions`` and ``rating`` from the sessions built."""
+        ratings: dict[Any, list[int]] = defaultdict(list)
+        completed: dict[Any, int] = defaultdict(int)
+        for session in related.of_kind("session"):
+            if session.status == "completed" and session.mechanic_id is not None:
+                completed[session.mechanic_id] += 1
+                if session.rating is not None:
+                    ratings[session.mechanic_id].append(session.rating)
+        for mechanic in related.of_kind("mechanic"):
+            mechanic.completed_sessions = completed.get(mechanic.id, 0)
+            scores = ratings.get(mechanic.id)
+            mechanic.rating = (
+                (Decimal(sum(scores)) / len(scores)).quantize(Decimal("0.01")) if scores else None
+            )

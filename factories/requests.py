@@ -15,8 +15,9 @@ code keeps that name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
 
 import factory
 
@@ -26,7 +27,7 @@ from factories.context import current_clock, rng
 from factories.customers import CustomerFactory, VehicleFactory
 from factories.mechanics import MechanicFactory
 from factories.sessions import SessionFactory
-from factories.timeline import plus_minutes, request_created_at, response_minutes
+from factories.timeline import local_zone, plus_minutes, request_created_at, response_minutes
 from factories.workshops import WorkshopFactory
 from seeding.errors import FactoryRuleError
 from seeding.lifecycle import (
@@ -87,6 +88,17 @@ class SessionRequestFactory(BaseFactory):
 
     class Meta:
         model = SessionRequest
+
+    _scenario_params: ClassVar[dict[str, tuple[type, ...]]] = {
+        "with_brand": (str,),
+        "type": (str,),
+        "session_status": (str,),
+        "after_assignment": (bool,),
+        "assigned": (bool,),
+        "response_minutes": (int, float),
+        "ends_before": (datetime,),
+    }
+    _internal_params: ClassVar[frozenset[str]] = frozenset({"session", "parent_mechanic"})
 
     class Params:
         customer = factory.SubFactory(CustomerFactory)
@@ -189,8 +201,12 @@ class SessionRequestFactory(BaseFactory):
     session_type = factory.LazyFunction(lambda: rng().choice(SESSION_TYPES))
     plan_code = _is(lambda o: rng().choice(plans_for(o.session_type)).code)
     status = "pending"
+    # In the clock's window with the marketplace's rhythm, in the customer's local time.
     created_at = _is(
-        lambda o: request_created_at(rng(), current_clock(), o.status, o.assigned, o.session_status)
+        lambda o: request_created_at(
+            rng(), current_clock(), o.status, o.assigned, o.session_status,
+            zone=local_zone(getattr(o.customer, "province", None)),
+        )
     )
     accepted_at = _is(
         lambda o: plus_minutes(o.created_at, o.response_minutes) if o.assigned else None
@@ -231,6 +247,21 @@ class SessionRequestFactory(BaseFactory):
     matching_score = _is(lambda o: round(rng().uniform(55, 99), 1) if o.assigned else None)
     prefer_local_mechanic = factory.LazyFunction(lambda: rng().random() < 0.3)
     is_urgent = False
+
+    @classmethod
+    def after_update(cls, kind: str, rows: Sequence[Any], related: RelatedRows) -> None:
+        """Copy an updated customer's values again into their requests' ``customer_*``."""
+        if kind != "customer":
+            return
+        changed = {row.id for row in rows}
+        for request in related.of_kind("session_request"):
+            if request.customer_id in changed:
+                profile: Any = related.get(request.customer_id)
+                request.customer_name = profile.full_name
+                request.customer_email = profile.email
+                request.customer_city = profile.city
+                request.customer_country = profile.country
+                request.customer_postal_code = profile.postal_code
 
     @classmethod
     def status_of(cls, kwargs: Mapping[str, Any]) -> tuple[str, bool]:

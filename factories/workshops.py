@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import factory
 
 from factories.base import PlacedFactory
@@ -33,6 +35,10 @@ class WorkshopFactory(PlacedFactory):
 
     class Meta:
         model = Organization
+
+    _scenario_params: ClassVar[dict[str, tuple[type, ...]]] = {
+        "owner_name": (str,),
+    }
 
     class Params:
         owner_name = factory.Faker("last_name", locale="en_CA")

@@ -21,7 +21,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -221,6 +220,9 @@ class _Related:
     def choice(self, rows: Sequence[Any]) -> Any:
         return self.picker.rng.choice(rows)
 
+    def of_kind(self, kind: str) -> Sequence[Any]:
+        return self.built.by_kind[kind]
+
 
 def _relations(step: CreatePlan, spec: RowSpec, built: Built, picker: _Picker) -> dict[str, Any]:
     """Resolve a row's relations to objects, in the order its kind declares them.
@@ -324,38 +326,26 @@ def _update(step: UpdatePlan, plan: Plan, built: Built) -> None:
                     check(row)
                 except Exception as error:
                     raise ScenarioError(f"{step.where}: {error}") from None
-    if kind == "customer":
-        _refresh_customer_copies(built, {row.id for row in rows})  # type: ignore[attr-defined]
-    if kind == "session":
-        built.index_open_sessions()
+    # Rows that copy the changed rows' values follow them (a request's customer_* copies):
+    # each factory's ``after_update`` hook. An update may open or close a session.
+    related = _Related(built, _Picker(built, random.Random(0)), step.where)
+    for other in KINDS.values():
+        hook = getattr(other.factory, "after_update", None)
+        if hook is not None:
+            hook(kind, rows, related)
+    built.index_open_sessions()
 
 
-def _refresh_customer_copies(built: Built, customer_ids: set[uuid.UUID]) -> None:
-    for request in built.by_kind["session_request"]:
-        if request.customer_id in customer_ids:  # type: ignore[attr-defined]
-            profile = built.by_id[request.customer_id]  # type: ignore[attr-defined]
-            request.customer_name = profile.full_name  # type: ignore[attr-defined]
-            request.customer_email = profile.email  # type: ignore[attr-defined]
-            request.customer_city = profile.city  # type: ignore[attr-defined]
-            request.customer_country = profile.country  # type: ignore[attr-defined]
-            request.customer_postal_code = profile.postal_code  # type: ignore[attr-defined]
+def _after_build(built: Built) -> None:
+    """Let each factory complete its rows from the whole run (``after_build`` hooks).
 
-
-def _mechanic_counters(built: Built) -> None:
-    """Set each mechanic's ``completed_sessions`` and ``rating`` from the sessions built."""
-    ratings: dict[uuid.UUID, list[int]] = defaultdict(list)
-    completed: dict[uuid.UUID, int] = defaultdict(int)
-    for session in built.by_kind["session"]:
-        if session.status == "completed" and session.mechanic_id is not None:  # type: ignore[attr-defined]
-            completed[session.mechanic_id] += 1  # type: ignore[attr-defined]
-            if session.rating is not None:  # type: ignore[attr-defined]
-                ratings[session.mechanic_id].append(session.rating)  # type: ignore[attr-defined]
-    for mechanic in built.by_kind["mechanic"]:
-        mechanic.completed_sessions = completed.get(mechanic.id, 0)  # type: ignore[attr-defined]
-        scores = ratings.get(mechanic.id)  # type: ignore[attr-defined]
-        mechanic.rating = (  # type: ignore[attr-defined]
-            (Decimal(sum(scores)) / len(scores)).quantize(Decimal("0.01")) if scores else None
-        )
+    A mechanic's ``completed_sessions`` and ``rating`` come from the sessions built.
+    """
+    related = _Related(built, _Picker(built, random.Random(0)), "the factories")
+    for kind in KINDS.values():
+        hook = getattr(kind.factory, "after_build", None)
+        if hook is not None:
+            hook(related)
 
 
 @functools.cache
@@ -477,7 +467,7 @@ def build(plan: Plan) -> Built:
             _create(step, plan, built)
         else:
             _update(step, plan, built)
-    _mechanic_counters(built)
+    _after_build(built)
     check_unique(built)
     check_one_open_session(built)
     return built

@@ -65,7 +65,7 @@ def _type(kind: Kind, name: str) -> str:
     column = plan.model_columns(kind.name).get(name)
     if column is not None:
         return str(column.type.compile(dialect=_DIALECT)).lower()
-    types = plan.PARAM_TYPES.get(name, (object,))
+    types = plan.PARAM_TYPES[kind.name].get(name, (object,))
     if float in types:  # an integer is a number too
         types = tuple(t for t in types if t is not int)
     return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
@@ -88,7 +88,7 @@ def fields(kind: Kind) -> list[str]:
     parameter the factory works out itself.
     """
     _, accepted = plan.factory_names(kind.name)
-    accepted -= set(kind.relation_names) | set(kind.aliases) | plan.INTERNAL_PARAMS
+    accepted -= set(kind.relation_names) | set(kind.aliases) | plan.INTERNAL_PARAMS[kind.name]
     columns = [name for name in plan.model_columns(kind.name) if name in accepted]
     return columns + sorted(accepted - set(columns))
 

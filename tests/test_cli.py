@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from seeding import database
-from seeding.cli import app, counted
+from seeding.cli import app
+from seeding.cli.output import counted
 from seeding.schema import APP_TABLES
 
 runner = CliRunner()
@@ -28,6 +29,13 @@ def test_version_and_help() -> None:
     assert result.exit_code == 0 and result.output.startswith("seed 0.")
     for command in (["--help"], ["db", "--help"], ["db", "create", "--help"]):
         assert runner.invoke(app, command).exit_code == 0
+
+
+def test_help_lists_the_commands_in_the_order_they_are_used() -> None:
+    # Each module of seeding.cli registers its commands as seeding.cli imports it, in this order.
+    assert [info.name for info in app.registered_commands] == [
+        "scenarios", "kinds", "scenario", "report", "reset", "export",
+    ]
 
 
 def test_db_create_creates_then_changes_nothing(new_database: str) -> None:
@@ -267,7 +275,7 @@ def test_a_closed_stdout_on_a_command_that_only_reads_exits_0() -> None:
         (["scenario", "diverse", "--shard", "x"],
          "error: --shard 'x' is not K/N (for example 2/8: the second of 8 shards)"),
         (["report", "--format", "yaml"],
-         "error: --format 'yaml' is not one of table, markdown, json"),
+         "error: --format 'yaml' is not one of table, markdown, json, html, junit"),
         (["scenario"], "error: missing argument 'name'; see `seed scenario --help`"),
         (["scenario", "diverse", "--sacle", "2"],
          "error: no such option: --sacle (Possible options: --scale, --seed); "

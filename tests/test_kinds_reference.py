@@ -76,7 +76,7 @@ def test_fields_leave_out_what_a_scenario_cannot_set(name: str) -> None:
     traits, accepted = plan.factory_names(name)
     listed = set(fields(kind))
     assert listed <= accepted
-    assert not listed & (traits | set(kind.relation_names) | plan.INTERNAL_PARAMS)
+    assert not listed & (traits | set(kind.relation_names) | plan.INTERNAL_PARAMS[kind.name])
     assert set(plan.model_columns(name)) <= listed
 
 
