@@ -50,8 +50,11 @@ class RelatedRows(Protocol):
     def get(self, row_id: Any) -> Any | None:
         """Return the row of that id, if it was built."""
 
-    def vehicles_of(self, customer_id: Any) -> Sequence[Any]:
-        """Return a customer's vehicles built so far."""
+    def owned(self, kind: str, owner_id: Any) -> Sequence[Any]:
+        """Return the rows of ``kind`` owned by ``owner_id`` built so far (a customer's vehicles).
+
+        The kind's factory names the owner attribute in ``_owner``.
+        """
 
     def choice(self, rows: Sequence[Any]) -> Any:
         """Return one of ``rows``, drawn from the step's seeded generator."""

@@ -110,6 +110,9 @@ class VehicleFactory(BaseFactory):
     class Meta:
         model = Vehicle
 
+    #: The attribute naming the row's owner: the builder indexes vehicles by customer.
+    _owner: ClassVar[str] = "customer_id"
+
     class Params:
         customer = factory.SubFactory(CustomerFactory)
 

@@ -290,6 +290,9 @@ class SessionRequestFactory(BaseFactory):
             return PRIORITY_BROADCAST
         return str(kwargs.get("routing_type", "broadcast"))
 
+    #: The relation whose row may hold one open session (a pick avoids those that have one).
+    _open_session_relation: ClassVar[str] = "customer"
+
     @classmethod
     def opens_session(cls, kwargs: Mapping[str, Any]) -> bool:
         """Return whether a request built with ``kwargs`` starts an open session.
@@ -372,6 +375,6 @@ class SessionRequestFactory(BaseFactory):
             resolved["parent_mechanic"] = rows.pick("mechanic", complete)
         customer = resolved.get("customer")
         if customer is not None and "vehicle" not in resolved:
-            vehicles = rows.vehicles_of(customer.id)
+            vehicles = rows.owned("vehicle", customer.id)
             if vehicles:
                 resolved["vehicle"] = rows.choice(vehicles)

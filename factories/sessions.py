@@ -159,7 +159,17 @@ class SessionFactory(BaseFactory):
         no_declaration=None,
     )
 
+    #: The relation of a row that opens a session whose row may hold one open session.
+    _open_session_relation: ClassVar[str] = "customer"
+
     @classmethod
     def opens_session(cls, kwargs: Mapping[str, Any]) -> bool:
         """Return whether a session built with ``kwargs`` is open (its customer may have one)."""
         return kwargs.get("status", "completed") in OPEN_SESSION_STATUSES
+
+    @classmethod
+    def open_session_holder(cls, row: Any) -> Any | None:
+        """Return the customer whose one open session ``row`` is, or None (not open)."""
+        if row.status in OPEN_SESSION_STATUSES and row.customer_user_id is not None:
+            return row.customer_user_id
+        return None

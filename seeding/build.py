@@ -18,7 +18,7 @@ import functools
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -28,17 +28,25 @@ import sqlalchemy as sa
 import factories
 from seeding.errors import ScenarioError
 from seeding.kinds import KIND_OF_MODEL, KINDS
-from seeding.lifecycle import OPEN_SESSION_STATUSES
 from seeding.plan import CreatePlan, Plan, RowSpec, UpdatePlan, step_seed
 from seeding.scenario_file import Pick
-from seeding.schema import Base, Session, Vehicle
+from seeding.schema import Base
 
 #: The kind of each model (from the registry).
 KIND_OF = KIND_OF_MODEL
 
-#: The relation of a row that opens a session (``opens_session`` of its factory) whose row may
-#: have only one open session: the customer.
-OPEN_SESSION_HOLDER = "customer"
+#: Each model whose rows may be a holder's one open session, with its factory's hook that
+#: names the holder (``open_session_holder``: a session's customer).
+_OPEN_SESSION_HOLDERS: dict[type, Callable[[Any], Any]] = {
+    kind.model: hook for kind in KINDS.values()
+    if (hook := getattr(kind.factory, "open_session_holder", None)) is not None
+}
+#: Each model whose rows are indexed by owner, with the owner attribute (``_owner`` of its
+#: factory: a vehicle's customer).
+_OWNERS: dict[type, tuple[str, str]] = {
+    kind.model: (kind.name, owner) for kind in KINDS.values()
+    if (owner := getattr(kind.factory, "_owner", None)) is not None
+}
 
 
 @dataclass
@@ -49,7 +57,10 @@ class Built:
     refs: dict[str, list[Base]] = field(default_factory=dict)
     by_kind: dict[str, list[Base]] = field(default_factory=lambda: defaultdict(list))
     by_id: dict[uuid.UUID, Base] = field(default_factory=dict)
-    vehicles_of: dict[uuid.UUID, list[Base]] = field(default_factory=lambda: defaultdict(list))
+    #: Rows of a kind with an owner (``_owner`` of its factory), by kind and owner id.
+    owned: dict[str, dict[Any, list[Base]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
     #: Where each step's rows start in ``rows``, and the step (``file:line: steps[i]``).
     step_starts: list[tuple[int, str]] = field(default_factory=list)
     #: The last update step that changed a row, by the row's id().
@@ -71,17 +82,20 @@ class Built:
         kind = KIND_OF[type(row)]
         self.by_kind[kind].append(row)
         self.by_id[row.id] = row  # type: ignore[attr-defined]
-        if isinstance(row, Vehicle):
-            self.vehicles_of[row.customer_id].append(row)
-        elif _is_open(row):
-            self.open_sessions.setdefault(row.customer_user_id, len(self.rows) - 1)  # type: ignore[attr-defined]
+        owner = _OWNERS.get(type(row))
+        if owner is not None:
+            self.owned[owner[0]][getattr(row, owner[1])].append(row)
+        holder = _open_session_holder(row)
+        if holder is not None:
+            self.open_sessions.setdefault(holder, len(self.rows) - 1)
 
     def index_open_sessions(self) -> None:
         """Find the open sessions again (an update step may have changed their statuses)."""
         self.open_sessions = {}
         for index, row in enumerate(self.rows):
-            if _is_open(row):
-                self.open_sessions.setdefault(row.customer_user_id, index)  # type: ignore[attr-defined]
+            holder = _open_session_holder(row)
+            if holder is not None:
+                self.open_sessions.setdefault(holder, index)
 
     def name_of(self, row_id: uuid.UUID) -> str:
         """Return how a scenario names a row: its ref, its place in a group, else its id."""
@@ -102,13 +116,10 @@ class Built:
         }
 
 
-def _is_open(row: Base) -> bool:
-    """Return whether a row is an open session of a customer."""
-    return (
-        isinstance(row, Session)
-        and row.status in OPEN_SESSION_STATUSES
-        and row.customer_user_id is not None
-    )
+def _open_session_holder(row: Base) -> Any | None:
+    """Return the holder (a customer) whose one open session ``row`` is, else None."""
+    hook = _OPEN_SESSION_HOLDERS.get(type(row))
+    return None if hook is None else hook(row)
 
 
 def _matches(row: Any, where: Mapping[str, Any]) -> bool:
@@ -214,8 +225,8 @@ class _Related:
     def get(self, row_id: Any) -> Any | None:
         return self.built.by_id.get(row_id)
 
-    def vehicles_of(self, customer_id: Any) -> list[Base]:
-        return self.built.vehicles_of.get(customer_id, [])
+    def owned(self, kind: str, owner_id: Any) -> list[Base]:
+        return self.built.owned[kind].get(owner_id, [])
 
     def choice(self, rows: Sequence[Any]) -> Any:
         return self.picker.rng.choice(rows)
@@ -237,6 +248,7 @@ def _relations(step: CreatePlan, spec: RowSpec, built: Built, picker: _Picker) -
     # A row that opens a session is given a customer without one, when it is picked.
     opens_hook = getattr(kind.factory, "opens_session", None)
     opens = opens_hook is not None and opens_hook(spec.kwargs)
+    holder_relation = getattr(kind.factory, "_open_session_relation", None)
     resolved: dict[str, Any] = {}
     for relation in kind.relations:
         if relation.name not in relations:
@@ -245,7 +257,7 @@ def _relations(step: CreatePlan, spec: RowSpec, built: Built, picker: _Picker) -
         if value is None:
             resolved[relation.name] = None
             continue
-        avoid = built.open_sessions if opens and relation.name == OPEN_SESSION_HOLDER else None
+        avoid = built.open_sessions if opens and relation.name == holder_relation else None
         if isinstance(value, str):
             rows = built.refs[value]
             resolved[relation.name] = (
@@ -435,9 +447,9 @@ def check_one_open_session(built: Built) -> None:
     """
     first: dict[uuid.UUID, int] = {}
     for index, row in enumerate(built.rows):
-        if not _is_open(row):
+        customer = _open_session_holder(row)
+        if customer is None:
             continue
-        customer = row.customer_user_id  # type: ignore[attr-defined]
         earlier = first.setdefault(customer, index)
         if earlier != index:
             raise ScenarioError(
