@@ -119,7 +119,7 @@ def supabase_local(source: str) -> Target:
 
     """
     endpoint = guard.read(SUPABASE_LOCAL_URL, source=source, public_password=True)
-    host, port = "127.0.0.1", 54322
+    host, port = endpoint.params["host"], int(endpoint.params["port"])
     try:
         with socket.create_connection((host, port), timeout=2):
             pass
