@@ -8,6 +8,7 @@ and a run killed half-way leaves nothing behind.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
 import uuid
@@ -202,21 +203,35 @@ def _open_run(
 LIVE_SCHEMAS = ("public", "auth")
 
 
-def _write_people(connection: sa.Connection, catalog: Catalog, rows: Sequence[Base],
-                  password: str, seed: int) -> dict[str, list[uuid.UUID]]:
-    """Write an auth user and an email identity for every seeded person; return their ids."""
-    users, identities = catalog.table("users", "auth"), catalog.table("identities", "auth")
-    assert users is not None
+def _accounts(catalog: Catalog, rows: Sequence[Base], password: str, seed: int
+              ) -> dict[tuple[str, str], list[dict[str, object]]]:
+    """Return the auth users and 'email' identities of every seeded person, by (schema, table).
+
+    The password is hashed once, here (bcrypt is slow on purpose). A database without
+    ``auth.identities`` gets the users alone.
+    """
     people = auth.people(rows)
     if not people:
         return {}
     password_hash = auth.hash_password(password, seed)
-    writer.write_records(connection, users, [auth.user_row(p, password_hash) for p in people])
-    written = {"auth.users": [p.id for p in people]}
-    if identities is not None:
-        records = [auth.identity_row(p) for p in people]
-        writer.write_records(connection, identities, records)
-        written["auth.identities"] = [r["id"] for r in records]
+    found = {("auth", "users"): [auth.user_row(p, password_hash) for p in people]}
+    if catalog.table("identities", "auth") is not None:
+        found[("auth", "identities")] = [auth.identity_row(p) for p in people]
+    return found
+
+
+def _write_accounts(connection: sa.Connection, catalog: Catalog,
+                    accounts: Mapping[tuple[str, str], Sequence[Mapping[str, object]]]
+                    ) -> dict[str, list[uuid.UUID]]:
+    """Write the auth users and identities of :func:`_accounts`; return their ids by table."""
+    written: dict[str, list[uuid.UUID]] = {}
+    for (schema, name), records in accounts.items():
+        live = catalog.table(name, schema)
+        assert live is not None
+        writer.write_records(connection, live, records)
+        written[ledger.table_name(schema, name)] = [
+            record["id"] for record in records  # type: ignore[misc]
+        ]
     return written
 
 
@@ -253,23 +268,19 @@ def _app_made(connection: sa.Connection, catalog: Catalog, ours: Mapping[str, se
 def _rows_by_table(
     fitted: fit.Fit, rows: Sequence[object]
 ) -> dict[tuple[str, str], list[dict[str, object]]]:
-    """Return the rows a run writes by live (schema, table), as {column: value}.
+    """Return a run's rows by live (schema, table), as {column: value}, for the unique check.
 
-    Auth users' rows carry the columns their unique keys read (email, phone); the password
-    hash is left out (it is no key).
+    At most :data:`seeding.holders.MAX_VALUES` rows of a table: the check compares no more.
     """
-    found: dict[tuple[str, str], list[dict[str, object]]] = {}
-    if fitted.auth:
-        people = auth.people(rows)
-        found[("auth", "users")] = [auth.user_row(person, "") for person in people]
-        found[("auth", "identities")] = [auth.identity_row(person) for person in people]
     grouped: dict[str, list[object]] = {}
     for row in rows:
         grouped.setdefault(row.__table__.name, []).append(row)  # type: ignore[attr-defined]
+    found: dict[tuple[str, str], list[dict[str, object]]] = {}
     for table, table_rows in grouped.items():
         table_fit = fitted.tables[table]
         found[(table_fit.schema, table_fit.name)] = holders.rows_of(
-            table_fit.columns, (table_fit.values(r) for r in table_rows)
+            table_fit.columns,
+            (table_fit.values(r) for r in itertools.islice(table_rows, holders.MAX_VALUES)),
         )
     return found
 
@@ -327,9 +338,11 @@ def write_built(
             replacing = ledger.runs_to_replace(connection, plan.scenario, ids, plan.family)
             replaced_runs = ledger.describe_runs(connection, replacing)
             replaced = ledger.delete_runs(connection, replacing)
-            holders.check_held(connection, catalog, _rows_by_table(fitted, built.rows))
-            people = (_write_people(connection, catalog, built.rows, password, plan.seed)
-                      if fitted.auth else {})
+            accounts = (_accounts(catalog, built.rows, password, plan.seed)
+                        if fitted.auth else {})
+            holders.check_held(connection, catalog,
+                               {**accounts, **_rows_by_table(fitted, built.rows)})
+            people = _write_accounts(connection, catalog, accounts)
             counts = {table: len(ids) for table, ids in people.items()}
             counts |= writer.write(connection, built.rows, fitted)
             ours: dict[str, set[uuid.UUID]] = {t: set(i) for t, i in people.items()}
