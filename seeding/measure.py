@@ -91,15 +91,15 @@ def measure_scoped(
     run_id = _run_id(run)
     wanted: dict[str, str] = {}
     scenario_now: datetime | None = None
+    name: str | None = None
     if scenario:
-        scenario_now, read = scenario_clock(scenario)
-        wanted = dict(read)
+        name, scenario_now, wanted = _scenario_facts(scenario)
     target = database.target_of(database_url)
     engine = database.engine_for(target.endpoint)
     try:
         snapshot = engine.execution_options(isolation_level="REPEATABLE READ")
         with database.transaction(snapshot) as connection:
-            found = _the_run(connection, run_id, scenario)
+            found = _the_run(connection, run_id, name)
             if found is not None and run_id is not None and not scenario and expect is None:
                 scenario_now, wanted = _targets_of(found.scenario)
             wanted = {**wanted, **dict(expect or {})}
@@ -133,7 +133,10 @@ def _run_id(run: uuid.UUID | str | None) -> uuid.UUID | None:
 def _the_run(
     connection: Connection, run_id: uuid.UUID | None, scenario: str | None
 ) -> ledger.RunRecord | None:
-    """Return the run to measure: the one named, else the scenario's latest, else None."""
+    """Return the run to measure: the one named, else the scenario's latest, else None.
+
+    ``scenario`` is the name the ledger records its runs under.
+    """
     if run_id is not None:
         found = ledger.find_run(connection, run_id)
         if found is None:
@@ -143,7 +146,7 @@ def _the_run(
             )
         return found
     if scenario:
-        return ledger.latest_run(connection, _scenario_name(scenario))
+        return ledger.latest_run(connection, scenario)
     return None
 
 
@@ -157,7 +160,8 @@ def _clock(
     if run is not None and run.clock is not None:
         return run.clock, f"{run.clock.isoformat()} (the run's clock)"
     if scenario_now is not None:
-        return scenario_now, f"{scenario_now.isoformat()} (scenario {scenario or run}'s clock)"
+        named = scenario or (run.scenario if run is not None else "")
+        return scenario_now, f"{scenario_now.isoformat()} (scenario {named}'s clock)"
     return None, "the database's now()"
 
 
@@ -169,15 +173,19 @@ def _targets_of(scenario: str) -> tuple[datetime | None, dict[str, str]]:
         return None, {}
 
 
-def _scenario_name(scenario: str) -> str:
-    """Return the name the ledger records a scenario's runs under."""
-    from seeding.scenario_file import load
-
-    return load(scenario)[0].name
-
-
 def scenario_clock(scenario: str) -> tuple[datetime, dict[str, str]]:
     """Return a scenario's clock (its ``clock.now``, or the default it runs with) and targets.
+
+    Raises:
+        ScenarioError: When the scenario cannot be read.
+
+    """
+    _, now, expect = _scenario_facts(scenario)
+    return now, expect
+
+
+def _scenario_facts(scenario: str) -> tuple[str, datetime, dict[str, str]]:
+    """Return a scenario's name (as the ledger records its runs), clock and targets.
 
     Raises:
         ScenarioError: When the scenario cannot be read.
@@ -188,7 +196,7 @@ def scenario_clock(scenario: str) -> tuple[datetime, dict[str, str]]:
 
     loaded, nodes = load(scenario)
     plan = make_plan(loaded, nodes)
-    return plan.now, dict(plan.expect)
+    return plan.scenario, plan.now, dict(plan.expect)
 
 
 def measure_targets(
