@@ -26,7 +26,6 @@ from seeding.errors import (
     SchemaError,
     SchemaMismatchError,
     SeedingError,
-    UniqueConflict,
 )
 
 if TYPE_CHECKING:
@@ -66,7 +65,6 @@ __all__ = [
     "SchemaMismatchError",
     "SeedingError",
     "Target",
-    "UniqueConflict",
     "apply_fixes",
     "build_report",
     "create_schema",

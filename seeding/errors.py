@@ -44,18 +44,6 @@ class DatabaseError(SeedingError):
     """The database could not be reached, or a statement on it failed."""
 
 
-class UniqueConflict(DatabaseError):
-    """A write refused because a row already holds a unique value the run writes.
-
-    ``schema``, ``table`` and ``constraint`` name the unique key (as the database reported
-    them), so that the caller can find the row that holds the value.
-    """
-
-    def __init__(self, message: str, *, schema: str, table: str, constraint: str) -> None:
-        super().__init__(message)
-        self.schema, self.table, self.constraint = schema, table, constraint
-
-
 class SchemaError(DatabaseError):
     """A table or column the tool needs is missing or of another type."""
 

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import JSONB
@@ -19,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from seeding.catalog import Table
 from seeding.database import describe, driver_message
-from seeding.errors import DatabaseError, UniqueConflict
+from seeding.errors import DatabaseError
 from seeding.fit import Fit, TableFit
 from seeding.identifiers import execute, identifier
 from seeding.schema import APP_TABLES, Base
@@ -95,25 +94,13 @@ def copy_values(
                     copy.write_row(values)
                     count += 1
     except sa.exc.DBAPIError as error:
-        raise refused(f"writing {shown_name} failed: {describe(error)}", error.orig) from None
+        raise DatabaseError(f"writing {shown_name} failed: {describe(error)}") from None
     except Exception as error:  # psycopg's own errors, raised outside SQLAlchemy
         first = driver_message(error)
         if first is None:
             raise
-        raise refused(f"writing {shown_name} failed: {first}", error) from None
+        raise DatabaseError(f"writing {shown_name} failed: {first}") from None
     return count
-
-
-def refused(message: str, error: BaseException | None) -> DatabaseError:
-    """Return the error a refused write raises: a UniqueConflict for a unique key's refusal."""
-    if isinstance(error, pg_errors.UniqueViolation):
-        diag = error.diag
-        if diag.table_name and diag.constraint_name:
-            return UniqueConflict(
-                message, schema=diag.schema_name or "public", table=diag.table_name,
-                constraint=diag.constraint_name,
-            )
-    return DatabaseError(message)
 
 
 def write(connection: Connection, rows: Iterable[object], fit: Fit | None = None
@@ -188,7 +175,7 @@ def upsert_values(connection: Connection, fitted: TableFit, rows: Iterable[tuple
         ).format(target, columns, columns, identifier(stage), identifier(fitted.upsert_on),
                  updates))
     except sa.exc.DBAPIError as error:
-        raise refused(f"writing {fitted.table} failed: {describe(error)}", error.orig) from None
+        raise DatabaseError(f"writing {fitted.table} failed: {describe(error)}") from None
     execute(connection, sql.SQL("DROP TABLE {}").format(identifier(stage)))
     return int(result.rowcount)
 

@@ -8,7 +8,7 @@ SEEDING_API = {
     "ScenarioError", "SchemaError", "SchemaMismatchError", "SeedingError", "Endpoint",
     "Target", "apply_fixes", "build_report", "create_schema", "diagnose", "engine_for",
     "ensure_writable", "export_scenario", "normalize_url", "reset_database",
-    "resolve", "run_scenario", "UniqueConflict",
+    "resolve", "run_scenario",
 }
 
 
