@@ -9,6 +9,7 @@ REST API runs a signed-in user's (role ``authenticated``, the JWT claims as sett
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 #: The SQL that builds the app's shape into an empty database.
 APP_SHAPE_SQL = Path(__file__).with_name("app_shape.sql")
@@ -182,3 +184,22 @@ def admit_tool_request_statuses(url: str) -> None:
                 sql.SQL("ALTER TYPE public.session_request_status ADD VALUE IF NOT EXISTS {}")
                 .format(sql.Literal(status))
             )
+
+
+def snapshot(url: str) -> dict[str, str]:
+    """Return an md5 of every table's rows in public and auth: what 'as it was' means."""
+    with psycopg.connect(url) as connection:
+        tables = connection.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('public', 'auth') AND table_type = 'BASE TABLE' "
+            "ORDER BY 1, 2"
+        ).fetchall()
+        found = {}
+        for schema, table in tables:
+            rows = connection.execute(
+                sql.SQL("SELECT coalesce(string_agg(t::text, '|' ORDER BY t::text), '') "
+                        "FROM {} AS t").format(sql.Identifier(schema, table))
+            ).fetchone()
+            assert rows is not None
+            found[f"{schema}.{table}"] = hashlib.md5(str(rows[0]).encode()).hexdigest()
+    return found

@@ -137,6 +137,15 @@ def app_db(make_database: Callable[[], str]) -> str:
 
 
 @pytest.fixture
+def app_ready(app_db: str) -> str:
+    """The migrations' shape, with the request statuses the tool writes admitted."""
+    from app_shape import admit_tool_request_statuses
+
+    admit_tool_request_statuses(app_db)
+    return app_db
+
+
+@pytest.fixture
 def app_db_live(make_database: Callable[[], str]) -> str:
     """A URL of a fresh database shaped like the app's live staging Supabase database."""
     from app_shape import create_app_shape

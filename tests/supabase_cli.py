@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import psycopg
@@ -27,10 +28,10 @@ _ATOMIC = "ATOMIC"
 _END = "END"
 
 
-class _State:
+class _State(ABC):
+    @abstractmethod
     def next(self, char: str, text: str, start: int, end: int) -> _State | None:
         """Return the state after ``char`` (``text[start:end]`` so far); None ends a statement."""
-        raise NotImplementedError
 
 
 class _Ready(_State):

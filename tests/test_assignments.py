@@ -18,8 +18,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 import yaml
-from app_shape import admit_tool_request_statuses, as_user
-from psycopg import sql
+from app_shape import admit_tool_request_statuses, as_user, snapshot
 
 import factories
 from factories import SessionAssignmentFactory, SessionFactory, SessionRequestFactory
@@ -348,23 +347,9 @@ def _ids(rows: list[Any]) -> set[uuid.UUID]:
     return {row[0] for row in rows}
 
 
-def _snapshot(url: str) -> dict[str, Any]:
-    """Return every row of every table in public and auth: what 'as it was' means."""
-    with psycopg.connect(url) as connection:
-        tables = connection.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('public', 'auth') AND table_type = 'BASE TABLE'"
-        ).fetchall()
-        return {
-            f"{schema}.{table}": sorted(str(row) for row in connection.execute(
-                sql.SQL("SELECT * FROM {}").format(sql.Identifier(schema, table))))
-            for schema, table in tables
-        }
-
-
 def test_the_mechanic_queue_returns_every_seeded_queued_session(app_db: str) -> None:
     admit_tool_request_statuses(app_db)
-    before = _snapshot(app_db)
+    before = snapshot(app_db)
     result = run_scenario("diverse", database_url=app_db, user_password=PASSWORD)
     assert result.counts["session_assignments"] == 26
     with psycopg.connect(app_db) as connection:
@@ -438,7 +423,7 @@ def test_the_mechanic_queue_returns_every_seeded_queued_session(app_db: str) -> 
     assert report.session_assignments.total == 26
     assert "## Session assignments" in render(report, "markdown")
     assert reset_database(app_db).deleted["session_assignments"] == 26
-    assert _snapshot(app_db) == before
+    assert snapshot(app_db) == before
 
 
 def test_a_run_s_assignments_are_measured_and_reset_children_first(new_database: str) -> None:

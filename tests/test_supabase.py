@@ -7,14 +7,12 @@ live staging one (``app_db_live``: text statuses, ``sessions.mechanic_id`` → m
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
-from app_shape import admit_tool_request_statuses, as_user, sign_in_check
+from app_shape import as_user, sign_in_check, snapshot
 from psycopg import sql
 
 from seeding import auth
@@ -25,46 +23,21 @@ from seeding.runner import run_scenario
 PASSWORD = "a-test-password-7"
 
 
-def _snapshot(url: str) -> dict[str, str]:
-    """Return an md5 of every table's rows in public and auth: what 'as it was' means."""
-    with psycopg.connect(url) as connection:
-        tables = connection.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('public', 'auth') AND table_type = 'BASE TABLE' "
-            "ORDER BY 1, 2"
-        ).fetchall()
-        found = {}
-        for schema, table in tables:
-            rows = connection.execute(
-                sql.SQL("SELECT coalesce(string_agg(t::text, '|' ORDER BY t::text), '') "
-                        "FROM {} AS t").format(sql.Identifier(schema, table))
-            ).fetchone()
-            assert rows is not None
-            found[f"{schema}.{table}"] = hashlib.md5(str(rows[0]).encode()).hexdigest()
-    return found
-
-
-@pytest.fixture
-def app_ready(app_db: str) -> Iterator[str]:
-    admit_tool_request_statuses(app_db)
-    yield app_db
-
-
 def test_preflight_names_what_does_not_fit_and_writes_nothing(app_db: str) -> None:
-    before = _snapshot(app_db)
+    before = snapshot(app_db)
     with pytest.raises(SchemaMismatchError) as refused:
         run_scenario("baseline", database_url=app_db)
     message = str(refused.value)
     assert "session_requests.status: the scenario needs 'completed'" in message
     assert "ALTER TYPE public.session_request_status ADD VALUE IF NOT EXISTS 'completed'" in message
     assert "nothing was written" in message
-    assert _snapshot(app_db) == before
+    assert snapshot(app_db) == before
 
 
 @pytest.mark.parametrize("shape", ["app_ready", "app_db_live"])
 def test_baseline_on_the_app_s_database(shape: str, request: pytest.FixtureRequest) -> None:
     url: str = request.getfixturevalue(shape)
-    before = _snapshot(url)
+    before = snapshot(url)
     result = run_scenario("baseline", database_url=url, user_password=PASSWORD)
     people = result.counts["profiles"] + result.counts["mechanics"]
     assert result.counts["auth.users"] == result.counts["auth.identities"] == people
@@ -107,7 +80,7 @@ def test_baseline_on_the_app_s_database(shape: str, request: pytest.FixtureReque
             .format(sql.Identifier(column))).fetchone()
         assert unmatched == (0,)
     assert reset_database(url).outcome == "deleted"
-    assert _snapshot(url) == before
+    assert snapshot(url) == before
 
 
 def test_a_signed_in_customer_sees_only_their_own_rows(app_ready: str) -> None:

@@ -9,7 +9,6 @@ rewritten from the variant's.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
-from app_shape import admit_tool_request_statuses, sign_in_check
+from app_shape import sign_in_check, snapshot
 from psycopg import sql
 
 from seeding import database, tiles
@@ -92,32 +91,6 @@ def queue_tile(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
-@pytest.fixture
-def app_ready(app_db: str) -> Iterator[str]:
-    """The migrations' shape, with the request statuses the tool writes admitted."""
-    admit_tool_request_statuses(app_db)
-    yield app_db
-
-
-def _snapshot(url: str) -> dict[str, str]:
-    """Return an md5 of every table's rows in public and auth: what 'as it was' means."""
-    with psycopg.connect(url) as connection:
-        tables = connection.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('public', 'auth') AND table_type = 'BASE TABLE' "
-            "ORDER BY 1, 2"
-        ).fetchall()
-        found = {}
-        for schema, table in tables:
-            rows = connection.execute(
-                sql.SQL("SELECT coalesce(string_agg(t::text, '|' ORDER BY t::text), '') "
-                        "FROM {} AS t").format(sql.Identifier(schema, table))
-            ).fetchone()
-            assert rows is not None
-            found[f"{schema}.{table}"] = hashlib.md5(str(rows[0]).encode()).hexdigest()
-    return found
-
-
 def _keys(url: str) -> list[tuple[int, str, str, str]]:
     """Return the app's foreign keys: oid (new if dropped and added back), table, name, SQL."""
     with psycopg.connect(url) as connection:
@@ -142,7 +115,7 @@ def test_load_on_the_app_s_database_signs_in_and_resets(
     shape: str, queue_tile: str, request: pytest.FixtureRequest
 ) -> None:
     url: str = request.getfixturevalue(shape)
-    before, keys_before = _snapshot(url), _keys(url)
+    before, keys_before = snapshot(url), _keys(url)
     result = run_scenario(queue_tile, database_url=url, scale=SCALE, user_password=PASSWORD)
     tile = prepare_tiled(queue_tile).first
     people = len(tile["profiles"]) + len(tile["mechanics"])
@@ -216,7 +189,7 @@ def test_load_on_the_app_s_database_signs_in_and_resets(
         k for k in keys_before if "REFERENCES auth." in k[3]
     }
     assert reset_database(url).outcome == "deleted"
-    assert _snapshot(url) == before
+    assert snapshot(url) == before
 
 
 def test_a_bulk_reset_sets_aside_the_key_of_the_app_s_analytics_rows(app_db_live: str) -> None:
@@ -225,7 +198,7 @@ def test_a_bulk_reset_sets_aside_the_key_of_the_app_s_analytics_rows(app_db_live
     Left in place, deleting a session looks for its analytics rows by a scan of their table,
     each: at scale 10 the reset did not end in 20 minutes (9 s with the key set aside).
     """
-    before = _snapshot(app_db_live)
+    before = snapshot(app_db_live)
     result = run_scenario("load", database_url=app_db_live, scale=0.05, user_password=PASSWORD)
     assert sum(result.counts.values()) + sum(result.app_made.values()) >= 10_000  # a bulk reset
     keys = {k[2]: k for k in _keys(app_db_live)}
@@ -236,7 +209,7 @@ def test_a_bulk_reset_sets_aside_the_key_of_the_app_s_analytics_rows(app_db_live
     assert after[analytics][1:] == keys[analytics][1:]  # the same key, table and definition
     assert after[analytics][0] != keys[analytics][0]  # dropped and added back
     assert {name: k[1:] for name, k in after.items()} == {name: k[1:] for name, k in keys.items()}
-    assert _snapshot(app_db_live) == before
+    assert snapshot(app_db_live) == before
 
 
 def test_a_rerun_replaces_the_copies_and_their_auth_users(app_db_live: str, queue_tile: str
@@ -301,10 +274,10 @@ def test_a_row_that_breaks_a_key_is_refused_and_nothing_is_written(
             "FOREIGN KEY (customer_city) REFERENCES organizations (slug)"
         )
     keys = _keys(app_db_live)
-    before = _snapshot(app_db_live)
+    before = snapshot(app_db_live)
     with pytest.raises(DatabaseError, match="breaks its foreign key session_requests_city_fkey"):
         run_scenario(queue_tile, database_url=app_db_live, scale=0.2, user_password=PASSWORD)
-    assert _snapshot(app_db_live) == before
+    assert snapshot(app_db_live) == before
     assert _keys(app_db_live) == keys
 
 
@@ -368,10 +341,10 @@ def test_a_unique_value_every_copy_would_repeat_is_named(app_db_live: str,
         connection.execute(
             "ALTER TABLE mechanics ADD CONSTRAINT mechanics_name_key UNIQUE (name)"
         )
-    before = _snapshot(app_db_live)
+    before = snapshot(app_db_live)
     with pytest.raises(SchemaMismatchError, match=r"mechanics\.name: .* mechanics_name_key"):
         run_scenario(queue_tile, database_url=app_db_live, scale=SCALE, user_password=PASSWORD)
-    assert _snapshot(app_db_live) == before
+    assert snapshot(app_db_live) == before
     # One copy per variant repeats nothing.
     result = run_scenario(queue_tile, database_url=app_db_live, scale=0.3,
                           user_password=PASSWORD)
