@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def server_url(given: str | None) -> str:
     """Return a libpq URL of the server to benchmark on."""
-    from seeding import database, embedded
+    from seeding.db import database, embedded
 
     url = given or os.environ.get("SEED_TEST_DATABASE_URL")
     if url:
@@ -192,7 +192,7 @@ def factory_rate(url: str, sample: int) -> float:
     from sqlalchemy.orm import Session
 
     import factories
-    from seeding import database
+    from seeding.db import database
 
     engine = database.engine_for(url)
     try:

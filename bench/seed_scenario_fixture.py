@@ -33,10 +33,10 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
-from seeding import embedded
-from seeding.database import mask_password
+from seeding.db import embedded
+from seeding.db.database import mask_password
+from seeding.domain.schema import SessionRequest
 from seeding.pytest_plugin import URL_VARIABLE, SeedServer, check_server
-from seeding.schema import SessionRequest
 
 
 @contextmanager

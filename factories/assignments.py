@@ -33,10 +33,10 @@ import factory
 from factories.base import BaseFactory, RelatedRows, new_uuid
 from factories.context import current_clock, rng
 from factories.mechanics import MechanicFactory
+from seeding.domain.lifecycle import REQUEST_TTL
+from seeding.domain.schema import SessionAssignment
+from seeding.domain.vocabularies import MATCH_REASONS, PRIORITY_BROADCAST_METADATA
 from seeding.errors import FactoryRuleError
-from seeding.lifecycle import REQUEST_TTL
-from seeding.schema import SessionAssignment
-from seeding.vocabularies import MATCH_REASONS, PRIORITY_BROADCAST_METADATA
 
 #: The session statuses whose session, without a mechanic, is queued for all mechanics.
 QUEUED_SESSION_STATUSES = ("pending", "waiting")

@@ -11,7 +11,7 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
 from factories.context import bound_session, record, rng
-from seeding import geography
+from seeding.domain import geography
 from seeding.errors import FactoryRuleError
 
 

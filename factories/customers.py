@@ -12,11 +12,11 @@ from factories.catalog import MAKES, VEHICLE_MODELS
 from factories.catalog import vin as make_vin
 from factories.context import current_clock, rng
 from factories.timeline import signed_up_at
-from seeding.contacts import email_address, fictional_phone
+from seeding.domain.contacts import email_address, fictional_phone
+from seeding.domain.geography import time_zone_of
+from seeding.domain.schema import Profile, Vehicle
+from seeding.domain.vocabularies import CUSTOMER_ROLE, PROVINCE_NAMES
 from seeding.errors import FactoryRuleError
-from seeding.geography import time_zone_of
-from seeding.schema import Profile, Vehicle
-from seeding.vocabularies import CUSTOMER_ROLE, PROVINCE_NAMES
 
 
 def state_province(province: str | None) -> str | None:
@@ -70,7 +70,7 @@ class CustomerFactory(PlacedFactory):
     postal_zip_code = factory.LazyAttribute(lambda o: postal_zip_code(o.postal_code))
     account_type = "individual_customer"
     organization_id = None
-    # Each province's main time zone, as the app stores it (seeding.geography.TIME_ZONES).
+    # Each province's main time zone, as the app stores it (seeding.domain.geography.TIME_ZONES).
     timezone = factory.LazyAttribute(lambda o: time_zone_of(o.place.province))
     is_18_plus = True
     terms_accepted = True

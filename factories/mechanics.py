@@ -14,12 +14,12 @@ from factories.catalog import MAKES, SPECIALIZATIONS
 from factories.context import current_clock, rng
 from factories.timeline import signed_up_at
 from factories.workshops import WorkshopFactory
-from seeding import geography
-from seeding.contacts import email_address, fictional_phone
+from seeding.domain import geography
+from seeding.domain.contacts import email_address, fictional_phone
+from seeding.domain.mechanic_types import ACCOUNT_TYPE_OF
+from seeding.domain.schema import Mechanic
+from seeding.domain.vocabularies import MECHANIC_TYPES
 from seeding.errors import FactoryRuleError
-from seeding.mechanic_types import ACCOUNT_TYPE_OF
-from seeding.schema import Mechanic
-from seeding.vocabularies import MECHANIC_TYPES
 
 #: What each type looks like in the app's other columns.
 SERVICE_TIER_OF = {

@@ -29,17 +29,17 @@ from factories.mechanics import MechanicFactory
 from factories.sessions import SessionFactory
 from factories.timeline import local_zone, plus_minutes, request_created_at, response_minutes
 from factories.workshops import WorkshopFactory
-from seeding.errors import FactoryRuleError
-from seeding.lifecycle import (
+from seeding.domain.lifecycle import (
     ASSIGNED_STATUSES,
     OPEN_SESSION_STATUSES,
     PRIORITY_WINDOW_MINUTES,
     REQUEST_TTL,
     SESSION_STATUSES_FOR_REQUEST,
 )
-from seeding.plans import plans_for
-from seeding.schema import SessionRequest
-from seeding.vocabularies import CHECKED_FOLLOW_UP_TYPES, SESSION_TYPES
+from seeding.domain.plans import plans_for
+from seeding.domain.schema import SessionRequest
+from seeding.domain.vocabularies import CHECKED_FOLLOW_UP_TYPES, SESSION_TYPES
+from seeding.errors import FactoryRuleError
 
 ROUTED_TO_WORKSHOP = ("workshop_only", "hybrid")
 

@@ -21,14 +21,14 @@ from factories.timeline import (
     local_zone,
     plus_minutes,
 )
-from seeding.lifecycle import (
+from seeding.domain.lifecycle import (
     FINISHED_SESSION_STATUSES,
     OPEN_SESSION_STATUSES,
     RUNNING_SESSION_STATUSES,
 )
-from seeding.plans import PLANS_BY_CODE, plans_for
-from seeding.schema import Session
-from seeding.vocabularies import PRIORITY_BROADCAST_METADATA, SESSION_TYPES
+from seeding.domain.plans import PLANS_BY_CODE, plans_for
+from seeding.domain.schema import Session
+from seeding.domain.vocabularies import PRIORITY_BROADCAST_METADATA, SESSION_TYPES
 
 _STRIPE_ALPHABET = string.ascii_letters + string.digits
 
@@ -113,7 +113,7 @@ class SessionFactory(BaseFactory):
     status = "completed"
     plan = factory.LazyAttribute(lambda o: rng().choice(plans_for(o.type)).code)
     # Unique in the app: it holds the hex of the session's id, which each copy of a tiled
-    # scenario rewrites (seeding.tiles). The 24 draws are kept, so the seed's stream is too.
+    # scenario rewrites (seeding.db.tiles). The 24 draws are kept, so the seed's stream is too.
     stripe_session_id = factory.LazyAttribute(
         lambda o: "cs_test_" + o.id.hex[:10]
         + "".join(rng().choice(_STRIPE_ALPHABET) for _ in range(24))[10:]

@@ -4,7 +4,7 @@ Every instant comes from the scenario clock (never the wall clock): created ≤ 
 session start < session end ≤ now; a pending request has not expired yet, an expired one has.
 
 The clock's window is the marketplace's history: a request made in it (one that is over, or
-scheduled) is drawn with the marketplace's rhythm (:data:`seeding.rhythm.MARKETPLACE`) in its
+scheduled) is drawn with the marketplace's rhythm (:data:`seeding.domain.rhythm.MARKETPLACE`) in its
 customer's local time: recent days denser than old ones, few requests at night, more on
 weekday evenings. Requests still pending or waiting are drawn from the last hour, as the
 lifecycle wants.
@@ -19,9 +19,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from factories.context import Clock
-from seeding.geography import time_zone_of
-from seeding.lifecycle import REQUEST_TTL
-from seeding.rhythm import MARKETPLACE, Rhythm
+from seeding.domain.geography import time_zone_of
+from seeding.domain.lifecycle import REQUEST_TTL
+from seeding.domain.rhythm import MARKETPLACE, Rhythm
 
 #: The most a mechanic takes to accept (minutes); the audit's slowest was 29.38.
 MAX_RESPONSE_MINUTES = 29.5

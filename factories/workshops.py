@@ -10,9 +10,9 @@ from factories.base import PlacedFactory
 from factories.catalog import WORKSHOP_WORDS
 from factories.context import current_clock, rng
 from factories.timeline import signed_up_at
-from seeding import geography
-from seeding.contacts import EMAIL_DOMAIN, fictional_phone, slug
-from seeding.schema import Organization
+from seeding.domain import geography
+from seeding.domain.contacts import EMAIL_DOMAIN, fictional_phone, slug
+from seeding.domain.schema import Organization
 
 
 def _coverage(o: object) -> list[str]:

@@ -3,7 +3,7 @@
 The library's entry points are the calls the ``seed`` command and the pytest plugin make:
 :func:`run_scenario` (``seed scenario``), :func:`export_scenario` (``seed export``),
 :func:`reset_database` (``seed reset``),
-:func:`build_report` (``seed report``; ``seeding.measure.measure`` opens the database),
+:func:`build_report` (``seed report``; ``seeding.report.measure.measure`` opens the database),
 :func:`diagnose` and :func:`apply_fixes`
 (``seed db doctor``), :func:`create_schema` (``seed db create``). Every error they raise on
 purpose is a :class:`SeedingError`.
@@ -17,6 +17,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from seeding import _moved
 from seeding.errors import (
     ConfigurationError,
     DatabaseError,
@@ -28,24 +29,26 @@ from seeding.errors import (
     SeedingError,
 )
 
+_moved.install()  # the module paths of before the folders (seeding.database, ...) keep working
+
 if TYPE_CHECKING:
-    from seeding.database import Target, create_schema, engine_for, normalize_url, resolve
+    from seeding.db.database import Target, create_schema, engine_for, normalize_url, resolve
+    from seeding.db.guard import Endpoint, ensure_writable
     from seeding.doctor import apply_fixes, diagnose
     from seeding.export import export_scenario
-    from seeding.guard import Endpoint, ensure_writable
     from seeding.report import build_report
     from seeding.reset import reset_database
     from seeding.runner import run_scenario
 
 #: Where each lazily loaded name lives.
 _LAZY = {
-    "Endpoint": "seeding.guard",
-    "ensure_writable": "seeding.guard",
-    "Target": "seeding.database",
-    "create_schema": "seeding.database",
-    "engine_for": "seeding.database",
-    "normalize_url": "seeding.database",
-    "resolve": "seeding.database",
+    "Endpoint": "seeding.db.guard",
+    "ensure_writable": "seeding.db.guard",
+    "Target": "seeding.db.database",
+    "create_schema": "seeding.db.database",
+    "engine_for": "seeding.db.database",
+    "normalize_url": "seeding.db.database",
+    "resolve": "seeding.db.database",
     "run_scenario": "seeding.runner",
     "export_scenario": "seeding.export",
     "reset_database": "seeding.reset",

@@ -1,9 +1,9 @@
 """The schema doctor: what a live database lacks for the rows this tool writes, and notes.
 
 :func:`diagnose` reads the live catalog (``public`` and Supabase's ``auth``) and checks, at the
-schema level, what a run's preflight (:mod:`seeding.fit`) checks on a run's rows: for each
-kind's table (:data:`seeding.kinds.KINDS`) and each column the tool writes, under its own name
-or one of the registry's ``live_names``. Every finding is a :class:`Problem` with a
+schema level, what a run's preflight (:mod:`seeding.db.fit`) checks on a run's rows: for each
+kind's table (:data:`seeding.scenario.kinds.KINDS`) and each column the tool writes, under its
+own name or one of the registry's ``live_names``. Every finding is a :class:`Problem` with a
 ``severity``: a **problem** makes the schema incompatible (``seed db doctor`` exits 1); a
 **note** is a deliberate or harmless difference, shown and exit 0.
 
@@ -21,17 +21,17 @@ Problems:
   not write: every insert would fail;
 - a foreign key the tool's schema declares, or an embedded join needs, on a column that has
   none at all (see *Foreign keys*), or a key that points where the tool's values cannot go;
-- auth users with NULL in a token column (:data:`seeding.auth.TOKEN_COLUMNS`): the sign-in
+- auth users with NULL in a token column (:data:`seeding.db.auth.TOKEN_COLUMNS`): the sign-in
   server fails every sign-in while one exists. Its ``UPDATE`` is printed, never run: doctor
   never writes to ``auth``.
 
 Notes: a column the database lacks (not written, as a run leaves it out); a column the
 database generates; a key that points at ``auth.users`` where the tool's schema points at a
-person's table (a run writes the person's auth id there, as :mod:`seeding.fit` does); the
+person's table (a run writes the person's auth id there, as :mod:`seeding.db.fit` does); the
 embedded-join key the tool's own schema leaves out on purpose; each trigger on the seeded
 tables and on ``auth.users``, with what the tool does about it.
 
-Foreign keys (the rule): a key is needed where :mod:`seeding.schema` declares one, and on the
+Foreign keys (the rule): a key is needed where :mod:`seeding.domain.schema` declares one, and on the
 columns the registry marks ``embedded_join`` (``session_requests.customer_id → profiles(id)``,
 which PostgREST's ``profiles!session_requests_customer_id_fkey`` needs). A need is met by a
 key with that column and target, whatever its name. A column that already has a key, to
@@ -55,7 +55,7 @@ catalog reader needs 12+ anyway).
 
 Types are compared by their PostgreSQL names without modifiers. A text live column
 (``text``, ``character varying``, ``character``) takes any of the tool's values (a run writes
-their text, as :mod:`seeding.fit` does: ``vehicles.year`` is text in the app); a column with
+their text, as :mod:`seeding.db.fit` does: ``vehicles.year`` is text in the app); a column with
 a vocabulary may be any enum; otherwise the types must match or be one of
 :data:`COMPATIBLE_TYPES`.
 """
@@ -73,15 +73,15 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
 
-from seeding import admit, database, guard
-from seeding.auth import TOKEN_COLUMNS
-from seeding.catalog import Catalog, Check, Column, ForeignKey, Table, Trigger, read_catalog
-from seeding.catalog import allowed_values as listed_values
-from seeding.database import describe
+from seeding.db import admit, database, guard
+from seeding.db.auth import TOKEN_COLUMNS
+from seeding.db.catalog import Catalog, Check, Column, ForeignKey, Table, Trigger, read_catalog
+from seeding.db.catalog import allowed_values as listed_values
+from seeding.db.database import describe
+from seeding.db.identifiers import execute, quote, shown
+from seeding.domain.schema import APP_TABLES, Base
 from seeding.errors import DatabaseError
-from seeding.identifiers import execute, quote, shown
-from seeding.kinds import KINDS, Kind
-from seeding.schema import APP_TABLES, Base
+from seeding.scenario.kinds import KINDS, Kind
 
 #: What is found, one word per kind.
 ProblemKind = Literal[
@@ -141,7 +141,7 @@ class ForeignKeyNeed:
     column: str
     referred_table: str
     referred_column: str
-    #: Whether ``seeding.schema`` leaves it out on purpose (an embedded join's key).
+    #: Whether ``seeding.domain.schema`` leaves it out on purpose (an embedded join's key).
     embedded_join: bool = False
 
     @property
@@ -150,7 +150,7 @@ class ForeignKeyNeed:
         return f"{self.table}_{self.column}_fkey"
 
 
-#: Foreign keys the embedded joins need that ``seeding.schema`` leaves out on purpose.
+#: Foreign keys the embedded joins need that ``seeding.domain.schema`` leaves out on purpose.
 UNDECLARED_FOREIGN_KEYS: Final = tuple(
     ForeignKeyNeed(kind.table, ref.column, ref.table, ref.target_column, embedded_join=True)
     for kind in KINDS.values()
@@ -167,7 +167,7 @@ COMPATIBLE_TYPES: Final[dict[str, frozenset[str]]] = {
     "numeric": frozenset({"double precision"}),
 }
 
-#: Live types any of the tool's values is written as (its text), as seeding.fit does.
+#: Live types any of the tool's values is written as (its text), as seeding.db.fit does.
 _TEXT_TYPES: Final = frozenset({"text", "character varying", "character"})
 
 # SQLAlchemy leaves the dialect constructor unannotated.
@@ -248,7 +248,7 @@ def apply_fixes(
     Only problems (not notes) are fixed, and only by what their ``apply_sql`` holds: enum
     labels added, list CHECKs widened, missing foreign keys added on columns that have none.
     Nothing in ``auth`` is touched. The write guard checks where the connection went first
-    (call :func:`seeding.guard.ensure_writable` before connecting, too).
+    (call :func:`seeding.db.guard.ensure_writable` before connecting, too).
 
     Args:
         connection: A connection inside the transaction to run the statements in.
@@ -342,7 +342,7 @@ def check_database(
 
 
 def vocabulary(column: sa.Column[Any]) -> tuple[str, ...] | None:
-    """Return the values the model allows in a column of ``seeding.schema``, if it lists some.
+    """Return the values the model allows in a column of the tool's schema, if it lists some.
 
     The list is the column's enum labels, or the literals of its ``IN (...)`` CHECK.
     """
@@ -381,7 +381,7 @@ def allowed_values(definition: str) -> frozenset[str] | None:
     ``IN (...)``), ``col IN ('a', ...)`` and ``col = 'a' OR col = 'b'``; an ``IS NULL`` branch
     is allowed. A CHECK that negates, compares or pattern-matches is not a list, nor one
     that only allows NULL. The column is the first name in the CHECK, and every term must be
-    about it (see :func:`seeding.catalog.allowed_values`, which reads it).
+    about it (see :func:`seeding.db.catalog.allowed_values`, which reads it).
 
     Args:
         definition: The CHECK as ``pg_get_constraintdef`` returns it.
@@ -573,7 +573,7 @@ def _unfilled_problems(table: str, live: Table, written: set[str]) -> list[Probl
 
 
 def foreign_key_needs() -> list[ForeignKeyNeed]:
-    """Return the foreign keys to check: those of ``seeding.schema`` and the undeclared ones."""
+    """Return the foreign keys to check: the tool schema's and the undeclared ones."""
     declared = [
         ForeignKeyNeed(table.name, key.parent.name, key.column.table.name, key.column.name)
         for table in Base.metadata.sorted_tables

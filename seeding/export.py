@@ -2,13 +2,13 @@
 
 :func:`export_scenario` is the library call behind ``seed export``. It builds the scenario
 exactly as a run does (:func:`seeding.runner.prepare`: same seed, same rows, same ids), fits
-the rows to a schema (:func:`seeding.fit.fit`, as a run does before it writes) and renders
+the rows to a schema (:func:`seeding.db.fit.fit`, as a run does before it writes) and renders
 them as text, without writing to any database:
 
-- the schema is the tool's own (``seed db create``'s, every column of :mod:`seeding.schema`)
+- the schema is the tool's own (``seed db create``'s, every column of :mod:`seeding.domain.schema`)
   or, with ``database_url``, a live database's, read once in a read-only transaction; there,
   where Supabase's ``auth.users`` exists, every seeded person gets the same auth user and
-  email identity a run writes (:mod:`seeding.auth`), their password hashed with a salt drawn
+  email identity a run writes (:mod:`seeding.db.auth`), their password hashed with a salt drawn
   from the seed, so the file is the same byte for byte for the same scenario, seed and schema;
 - ``sql`` (:data:`SQL`) is what the Supabase CLI's seed runner accepts (``supabase db reset``
   runs the files ``[db.seed] sql_paths`` lists): plain statements it can split on ``;`` (no
@@ -51,12 +51,13 @@ from psycopg import sql
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 
-from seeding import auth, database, fit, guard, ledger, runner, writer
+from seeding import runner
 from seeding.callbacks import Status, in_phase
-from seeding.catalog import Catalog, Table, read_catalog
+from seeding.db import auth, database, fit, guard, ledger, writer
+from seeding.db.catalog import Catalog, Table, read_catalog
+from seeding.domain.schema import APP_TABLES, Base
 from seeding.errors import ConfigurationError, DatabaseError, ScenarioError, SchemaMismatchError
-from seeding.scenario_file import display, locate
-from seeding.schema import APP_TABLES, Base
+from seeding.scenario.files import display, locate
 
 Format = Literal["sql", "copy"]
 SQL: Final = "sql"
@@ -192,7 +193,7 @@ def export_scenario(
             transaction (nothing is written there). None: the tool's own schema, without auth
             users.
         user_password: The seeded Supabase users' password (default: ``SEED_USER_PASSWORD``,
-            else :data:`seeding.auth.DEFAULT_PASSWORD`); only its bcrypt hash is written.
+            else :data:`seeding.db.auth.DEFAULT_PASSWORD`); only its bcrypt hash is written.
         split: One file per group of :data:`GROUPS` (every group of the schema, an empty
             table's too), named so that a glob sorts them in load order.
         replica: Load with ``session_replication_role = replica``: no trigger fires.
@@ -329,7 +330,7 @@ def _read_schema(target: database.Target) -> Catalog:
 def _own_fit(rows: Sequence[Base]) -> fit.Fit:
     """Return how rows are written to the tool's own schema: every column, as built.
 
-    It is what :func:`seeding.fit.fit` makes of the schema ``seed db create`` makes (no
+    It is what :func:`seeding.db.fit.fit` makes of the schema ``seed db create`` makes (no
     generated or identity column, the tool's names and types, no key to ``auth.users``),
     without a database to read it from.
     """
@@ -371,7 +372,7 @@ def _people(catalog: Catalog, rows: Sequence[Base], password_hash: str) -> list[
     ):
         if live is None:
             continue
-        columns = tuple(  # the columns it has, as seeding.writer.write_records writes them
+        columns = tuple(  # the columns it has, as seeding.db.writer.write_records writes them
             name for name in records[0]
             if (column := live.columns.get(name)) is not None
             and not column.generated and column.identity != "a"

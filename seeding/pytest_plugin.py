@@ -2,7 +2,7 @@
 
 Installing the package activates it (entry point ``pytest11``); a repo needs no conftest.
 This module holds the pytest side only (the flag, the ini key, the fixtures); the databases
-are made, copied and dropped by :class:`seeding.testserver.SeedServer`, which needs no pytest.
+are made, copied and dropped by :class:`seeding.testing.server.SeedServer`, which needs no pytest.
 
 Fixtures:
 
@@ -21,7 +21,7 @@ Fixtures:
   The templates start from the tool's own tables, or from the app's schema that
   ``--seed-schema`` / the ini key ``seed_schema`` names (SQL files, or folders of them);
   on the app's Supabase schema ``db.as_user(...)`` runs statements as a seeded user, through
-  RLS (:mod:`seeding.personas`).
+  RLS (:mod:`seeding.testing.personas`).
 - ``seed_server`` (session): the :class:`SeedServer` behind the two above, for fixtures of
   your own (for example one copy of a scenario shared read-only by a whole session).
 
@@ -30,9 +30,9 @@ Every database the plugin makes is named ``seed_test_<hex>`` (a test's copy, the
 dropped after the test, the ``seed_session`` database when the session ends; a template is
 kept (ini ``seed_keep_templates = false``: dropped at the end too). A session that is killed
 cannot drop its databases: each carries a comment naming its session
-(:data:`seeding.testserver.OWNER_COMMENT`), and the next session on the server drops those
+(:data:`seeding.testing.server.OWNER_COMMENT`), and the next session on the server drops those
 whose session is gone (:meth:`SeedServer.sweep`). The next session also stops an embedded
-server left running by a killed one (:func:`seeding.embedded.sweep_scratch`).
+server left running by a killed one (:func:`seeding.db.embedded.sweep_scratch`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import pytest
 
 from seeding.errors import SeedingError
-from seeding.testserver import (
+from seeding.testing.server import (
     INI_KEY,
     KEEP_INI_KEY,
     OPTION,
@@ -239,7 +239,7 @@ def seed_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         configured = setting.url
         yield _or_fail(lambda: check_server(configured, source=setting.source), "seed_database_url")
         return
-    from seeding import embedded
+    from seeding.db import embedded
 
     data_dir = embedded.scratch_data_dir()
     server = _or_fail(lambda: embedded.start(data_dir), "seed_database_url (embedded server)")

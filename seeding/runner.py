@@ -22,7 +22,8 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy import exc as sa_exc
 
-from seeding import (
+from seeding.callbacks import Notify, Progress, Status, in_phase, writing_rows
+from seeding.db import (
     auth,
     constraints,
     database,
@@ -31,23 +32,22 @@ from seeding import (
     holders,
     ledger,
     tiles,
-    timeshift,
     variants,
     writer,
 )
-from seeding.build import Built, build, check_unique_across_copies
-from seeding.callbacks import Notify, Progress, Status, in_phase, writing_rows
-from seeding.catalog import Catalog, read_catalog
+from seeding.db.catalog import Catalog, read_catalog
+from seeding.db.identifiers import quote
+from seeding.db.tiles import Shard
+from seeding.domain.schema import APP_TABLES, Base
 from seeding.errors import (
     DatabaseError,
     ScenarioError,
     SeedingError,
 )
-from seeding.identifiers import quote
-from seeding.plan import Plan, bound_setting, make_plan, max_rows_setting
-from seeding.scenario_file import Scenario, _node_at, display, error_at, load, locate
-from seeding.schema import APP_TABLES, Base
-from seeding.tiles import Shard
+from seeding.scenario import timeshift
+from seeding.scenario.builder import Built, build, check_unique_across_copies
+from seeding.scenario.files import Scenario, _node_at, display, error_at, load, locate
+from seeding.scenario.plan import Plan, bound_setting, make_plan, max_rows_setting
 
 #: The most rows a tiled run writes, all its copies (and shards) together, unless
 #: SEED_MAX_TILED_ROWS says otherwise. The tile itself is bounded by SEED_MAX_ROWS.
@@ -128,7 +128,7 @@ def prepare(
             5,000,000. A scenario over it is refused before anything is built.
         now: Move the whole scenario in time so that its clock is this instant (``"now"``,
             an ISO 8601 timestamp with offset, or an aware datetime); see
-            :mod:`seeding.timeshift`. None: the scenario's own clock.
+            :mod:`seeding.scenario.timeshift`. None: the scenario's own clock.
 
     Raises:
         ScenarioError: When the scenario is malformed, names something unknown, or is too big,
@@ -270,7 +270,7 @@ def _rows_by_table(
 ) -> dict[tuple[str, str], list[dict[str, object]]]:
     """Return a run's rows by live (schema, table), as {column: value}, for the unique check.
 
-    At most :data:`seeding.holders.MAX_VALUES` rows of a table: the check compares no more.
+    At most :data:`seeding.db.holders.MAX_VALUES` rows of a table: the check compares no more.
     """
     grouped: dict[str, list[object]] = {}
     for row in rows:
@@ -314,10 +314,10 @@ def write_built(
 ) -> RunResult:
     """Write a built scenario in one transaction, replacing earlier runs of it.
 
-    The live schema is read first and the rows fitted to it (:mod:`seeding.fit`): what does
+    The live schema is read first and the rows fitted to it (:mod:`seeding.db.fit`): what does
     not fit is one error before anything is written. On Supabase (an ``auth`` schema) every
     seeded person gets an auth user that can sign in with ``user_password``
-    (:mod:`seeding.auth`), and rows the app's triggers make are recorded with the run's.
+    (:mod:`seeding.db.auth`), and rows the app's triggers make are recorded with the run's.
 
     The write guard checks where the engine's connection went before anything is written;
     ``allow_remote`` lifts it, for a caller that created the database itself.
@@ -464,7 +464,7 @@ def prepare_tiled(
             ``$SEED_MAX_ROWS``, else 5,000,000.
         max_tiled_rows: The most rows all the copies may have together; default
             ``$SEED_MAX_TILED_ROWS``, else 1,000,000,000.
-        now: Move the scenario in time (``--now``; :mod:`seeding.timeshift`); every
+        now: Move the scenario in time (``--now``; :mod:`seeding.scenario.timeshift`); every
             variant of the tile is moved alike.
 
     Raises:
@@ -520,17 +520,17 @@ def write_tiled(
 
     The other shards of the same split are not replaced.
 
-    The variants after the first are built in a child process (see seeding.variants) while
+    The variants after the first are built in a child process (see seeding.db.variants) while
     the copies of the ones before are written.
 
     On the app's own (Supabase) database each variant is fitted to the live schema, every
     seeded person gets an auth user that signs in with ``user_password`` and an identity,
-    in every copy (:func:`seeding.tiles.encode_variant`), and the rows the app's triggers
-    make are recorded with the run's (:func:`seeding.tiles.record_app_made`). The write
+    in every copy (:func:`seeding.db.tiles.encode_variant`), and the rows the app's triggers
+    make are recorded with the run's (:func:`seeding.db.tiles.record_app_made`). The write
     leaves the keys pointing into ``auth`` in place there: dropping one would lock
     ``auth.users`` against every sign-in until the run commits (see :func:`_set_keys_aside`).
     Replacing an earlier run of 10,000 rows or more still sets them aside while it deletes
-    (:func:`seeding.ledger.delete_runs`).
+    (:func:`seeding.db.ledger.delete_runs`).
 
     Raises:
         ScenarioError: When a variant of the tile cannot be built (nothing is then written).
@@ -602,10 +602,10 @@ def _set_keys_aside(
     """Set the foreign keys of a tiled run's tables aside; return them to add back.
 
     On a database of the tool's own every key of the app's tables goes. On the app's own
-    (``app``), keys pointing into ``auth`` stay (see :mod:`seeding.constraints`); a table
+    (``app``), keys pointing into ``auth`` stay (see :mod:`seeding.db.constraints`); a table
     whose inserts fire nothing but its keys' checks keeps all its keys and is written with
     their row checks off where the connection may (its rows are checked after, by
-    :func:`seeding.constraints.check_written`); the other tables' keys among the app's
+    :func:`seeding.db.constraints.check_written`); the other tables' keys among the app's
     tables go and come back, as on the tool's own database. The ledger's key always goes.
     """
     ledger_blocks = (ledger.SCHEMA, ledger.blocks.name)
@@ -654,7 +654,7 @@ def run_scenario(
     Args:
         name_or_path: A shipped scenario's name, or a path to a scenario file.
         database_url: The database (``postgres://`` or ``postgresql://``), its endpoint, or a
-            :class:`~seeding.database.Target`. None: as ``seed`` chooses
+            :class:`~seeding.db.database.Target`. None: as ``seed`` chooses
             (``SEED_DATABASE_URL``, else the embedded server), once the scenario is built.
         seed: The run's seed (default: the scenario's).
         scale: Multiplies the step counts (a tiled scenario: its copies); quotas are kept.
@@ -667,16 +667,16 @@ def run_scenario(
         allow_remote: Write even to a host that is neither local nor in ``SEED_ALLOW_HOSTS``
             (for a caller that created the database itself, as the pytest plugin does).
         user_password: The password of the seeded Supabase users (default:
-            ``SEED_USER_PASSWORD``, else :data:`seeding.auth.DEFAULT_PASSWORD`).
+            ``SEED_USER_PASSWORD``, else :data:`seeding.db.auth.DEFAULT_PASSWORD`).
         max_rows: The most rows built in memory (a tiled scenario: its tile); default
             ``$SEED_MAX_ROWS``, else 5,000,000.
         now: Move the scenario in time: its clock becomes this instant (``"now"``, an ISO
             8601 timestamp with offset, or an aware datetime), every time in it moves by the
-            same amount (:mod:`seeding.timeshift`). None: the scenario's own clock.
+            same amount (:mod:`seeding.scenario.timeshift`). None: the scenario's own clock.
 
     Returns:
         What was written, where (``target``), and the scenario's ``expect`` targets, which
-        :func:`seeding.measure.measure_targets` checks.
+        :func:`seeding.report.measure.measure_targets` checks.
 
     Raises:
         ScenarioError: When the scenario is wrong (nothing is written).

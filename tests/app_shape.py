@@ -176,7 +176,7 @@ def admit_tool_request_statuses(url: str) -> None:
     """What `seed db doctor --apply` does for the migrations' enum: add the tool's statuses."""
     from psycopg import sql
 
-    from seeding import vocabularies
+    from seeding.domain import vocabularies
 
     with psycopg.connect(url, autocommit=True) as connection:
         for status in vocabularies.REQUEST_STATUSES:

@@ -11,7 +11,7 @@ from typing import NoReturn
 import pytest
 import sqlalchemy as sa
 
-from seeding import database, embedded
+from seeding.db import database, embedded
 from seeding.pytest_plugin import SeedServer
 
 

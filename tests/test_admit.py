@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from seeding import admit
-from seeding.catalog import Check
+from seeding.db import admit
+from seeding.db.catalog import Check
 
 
 def test_values_are_quoted_as_literals_and_names_as_identifiers() -> None:

@@ -27,17 +27,12 @@ from factories import (
     SessionFactory,
     SessionRequestFactory,
 )
-from seeding import database, integrity, writer
-from seeding.build import Built
-from seeding.catalog import Catalog, read_catalog
-from seeding.errors import FactoryRuleError, ScenarioError
-from seeding.kinds import KINDS
-from seeding.lifecycle import OPEN_SESSION_STATUSES, PRIORITY_WINDOW_MINUTES
-from seeding.pytest_plugin import SeedServer
-from seeding.report import build_report
-from seeding.runner import prepare, run_scenario
-from seeding.schema import Profile, Session, SessionRequest
-from seeding.vocabularies import (
+from seeding.db import database, writer
+from seeding.db.catalog import Catalog, read_catalog
+from seeding.domain import integrity
+from seeding.domain.lifecycle import OPEN_SESSION_STATUSES, PRIORITY_WINDOW_MINUTES
+from seeding.domain.schema import Profile, Session, SessionRequest
+from seeding.domain.vocabularies import (
     APPLICATION_STATUSES,
     CHECKED_FOLLOW_UP_TYPES,
     CUSTOMER_ACCOUNT_TYPES,
@@ -60,6 +55,12 @@ from seeding.vocabularies import (
     SPECIALIST_TIERS,
     VERIFICATION_STATUSES,
 )
+from seeding.errors import FactoryRuleError, ScenarioError
+from seeding.pytest_plugin import SeedServer
+from seeding.report import build_report
+from seeding.runner import prepare, run_scenario
+from seeding.scenario.builder import Built
+from seeding.scenario.kinds import KINDS
 
 NOW = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
 

@@ -23,12 +23,14 @@ from app_shape import admit_tool_request_statuses, as_user, snapshot
 import factories
 from factories import SessionAssignmentFactory, SessionFactory, SessionRequestFactory
 from factories.assignments import OFFER_TTL, automatic_status
-from seeding import database, doctor, runner, vocabularies, writer
+from seeding import doctor, runner
+from seeding.db import database, writer
+from seeding.domain import vocabularies
+from seeding.domain.schema import Session, SessionAssignment
 from seeding.errors import FactoryRuleError, ResetBlockedError, ScenarioError
 from seeding.report import build_report, render
 from seeding.reset import reset_database
 from seeding.runner import run_scenario
-from seeding.schema import Session, SessionAssignment
 
 NOW = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
 PASSWORD = "a-test-password-7"
@@ -480,7 +482,7 @@ def test_the_report_on_a_database_without_the_table_names_it_not_available(
     engine = database.engine_for(pg_url)
     try:
         with engine.connect() as connection:
-            from seeding.targets import parse_targets
+            from seeding.scenario.targets import parse_targets
 
             report = build_report(connection, targets=parse_targets(
                 {"session_assignments.by_status.queued": ">= 1", "sessions.total": ">= 0"}))

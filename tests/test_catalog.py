@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy import exc as sa_exc
 
-from seeding import database
-from seeding.catalog import Catalog, allowed_values, read_catalog
+from seeding.db import database
+from seeding.db.catalog import Catalog, allowed_values, read_catalog
+from seeding.domain.schema import Base
 from seeding.errors import DatabaseError
-from seeding.schema import Base
 
 
 @pytest.fixture

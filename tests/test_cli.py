@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from seeding import database
 from seeding.cli import app
 from seeding.cli.output import counted
-from seeding.schema import APP_TABLES
+from seeding.db import database
+from seeding.domain.schema import APP_TABLES
 
 runner = CliRunner()
 
@@ -134,7 +134,7 @@ class Recorded:
 
 
 def test_run_scenario_tells_its_status_each_phase_and_the_rows(pg_url: str, tile_file: str) -> None:
-    from seeding import measure
+    from seeding.report import measure
     from seeding.runner import prepare_tiled, run_scenario
 
     status = Recorded()

@@ -14,11 +14,12 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from seeding import database, targets
 from seeding.cli import app
-from seeding.measure import measure, measure_scoped
+from seeding.db import database
+from seeding.report.measure import measure, measure_scoped
 from seeding.runner import prepare, run_scenario
-from seeding.timeshift import parse_now
+from seeding.scenario import targets
+from seeding.scenario.timeshift import parse_now
 
 runner = CliRunner()
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"

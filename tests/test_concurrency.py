@@ -13,8 +13,8 @@ from typing import IO
 
 import psycopg
 
-from seeding import ledger
-from seeding.schema import APP_TABLES
+from seeding.db import ledger
+from seeding.domain.schema import APP_TABLES
 
 APP = [table.name for table in APP_TABLES]
 

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from seeding import database, guard
+from seeding.db import database, guard
 from seeding.errors import ConfigurationError
 
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 import factories
 from factories import MechanicFactory, SessionRequestFactory
-from seeding import writer
+from seeding.db import writer
 
 
 def build(seed: int) -> list[tuple[str, tuple[object, ...]]]:
@@ -42,7 +42,7 @@ def test_another_seed_other_rows() -> None:
 
 def test_same_seed_same_database_contents(pg_url: str, new_database: str) -> None:
     # Two databases, one seed: identical contents.
-    from seeding import database
+    from seeding.db import database
 
     dumps = []
     for url in (pg_url, new_database):

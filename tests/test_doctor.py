@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from seeding import database, doctor, vocabularies
+from seeding import doctor
+from seeding.db import database
 from seeding.doctor import Problem
-from seeding.kinds import KINDS
-from seeding.schema import SessionRequest
+from seeding.domain import vocabularies
+from seeding.domain.schema import SessionRequest
+from seeding.scenario.kinds import KINDS
 
 CUSTOMER_FK_SQL = (
     "ALTER TABLE public.session_requests ADD CONSTRAINT session_requests_customer_id_fkey "

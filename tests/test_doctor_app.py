@@ -13,10 +13,12 @@ import psycopg
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from seeding import database, doctor, vocabularies
+from seeding import doctor
 from seeding.cli import app
+from seeding.db import database
 from seeding.doctor import Problem
-from seeding.kinds import KINDS
+from seeding.domain import vocabularies
+from seeding.scenario.kinds import KINDS
 
 runner = CliRunner()
 

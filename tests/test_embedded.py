@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from seeding import embedded
+from seeding.db import embedded
 
 STARTS_AND_WAITS = """
 import sys, time
-from seeding import embedded
+from seeding.db import embedded
 data_dir = embedded.scratch_data_dir(sys.argv[1])
 embedded.start(data_dir)
 print(data_dir, flush=True)

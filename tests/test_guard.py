@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from seeding import guard
+from seeding.db import guard
 from seeding.errors import ConfigurationError
 
 SUPABASE_POOLER = (
@@ -284,7 +284,8 @@ def test_writers_check_where_the_connection_really_went(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An engine made by the caller is checked on its live connection (PQhost, PQhostaddr)."""
-    from seeding import database, doctor, runner
+    from seeding import doctor, runner
+    from seeding.db import database
 
     plan, built = runner.prepare("baseline")
     engine = sa.create_engine(database.normalize_url(pg_url))

@@ -13,8 +13,8 @@ from urllib.parse import quote
 import pytest
 from typer.testing import CliRunner
 
-from seeding import embedded, guard
 from seeding.cli import app
+from seeding.db import embedded, guard
 
 REMOTE = "10.255.255.1"  # blackholes connections: an attempt would hang until the timeout
 

@@ -17,10 +17,11 @@ import pytest
 from psycopg import sql
 from typer.testing import CliRunner
 
-from seeding import constraints, doctor
+from seeding import doctor
 from seeding.cli import app
-from seeding.database import engine_for
-from seeding.schema import APP_TABLES
+from seeding.db import constraints
+from seeding.db.database import engine_for
+from seeding.domain.schema import APP_TABLES
 
 runner = CliRunner()
 

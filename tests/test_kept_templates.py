@@ -23,9 +23,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from seeding import runner, testserver
+from seeding import runner
 from seeding.errors import ConfigurationError
-from seeding.testserver import KEPT_COMMENT, SeedServer, template_key
+from seeding.testing import server as testserver
+from seeding.testing.server import KEPT_COMMENT, SeedServer, template_key
 
 pytest_plugins = ["pytester"]
 # Loaded before any test: pytester puts sys.modules back after each test, and numpy (which a
@@ -36,8 +37,8 @@ BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
 PINNED = b"the code as the test pins it"
 #: The inner sessions' conftest: the package's code digest pinned (see the module's doc).
 PIN = f"""
-import seeding.testserver
-seeding.testserver._code_digest = lambda: {PINNED!r}
+import seeding.testing.server
+seeding.testing.server._code_digest = lambda: {PINNED!r}
 """
 #: The inner sessions' test: one copy of the scenario, and what the session got.
 USES_MINE = """

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from seeding import doctor, plan, reset, runner, scenario_file
-from seeding.kinds import KINDS, NAMES
+from seeding import doctor, reset, runner
+from seeding.scenario import files, plan
+from seeding.scenario.kinds import KINDS, NAMES
 
 #: Traits a row needs for a relation to apply to it (an unassigned request has no mechanic,
 #: a broadcast one no workshop).
@@ -44,7 +45,7 @@ def test_every_declared_relation_is_resolved(
 
 
 def test_the_engine_s_views_derive_from_the_registry() -> None:
-    assert scenario_file.FACTORY_NAMES == NAMES
+    assert files.FACTORY_NAMES == NAMES
     assert set(plan.FACTORIES) == set(KINDS)
     for name, kind in KINDS.items():
         assert plan.RELATIONS[name] == {r.name: r.kind for r in kind.relations}

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from seeding import plan
 from seeding.cli import app
-from seeding.kinds import KINDS
-from seeding.reference import HEADER, fields, kinds_reference, trait_notes
+from seeding.scenario import plan
+from seeding.scenario.kinds import KINDS
+from seeding.scenario.reference import HEADER, fields, kinds_reference, trait_notes
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "kinds.md"
 TEXT = kinds_reference()

@@ -8,13 +8,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("seeding", "factories")
 
-#: What the factories may import of seeding: the domain facts and the models.
-DOMAIN = {
-    "seeding", "seeding.errors", "seeding.geography", "seeding.contacts", "seeding.schema",
-    "seeding.vocabularies", "seeding.lifecycle", "seeding.plans", "seeding.mechanic_types",
-    "seeding.rhythm",
-}
-
+#: The layers, lowest first: a module imports only modules of its own layer or below.
+#: Each entry is a module or a package (a package stands for everything under it).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("seeding.errors", "seeding.callbacks", "seeding._moved", "seeding.domain"),
+    ("factories",),
+    ("seeding.scenario",),
+    ("seeding.db",),
+    ("seeding.runner", "seeding.export", "seeding.doctor", "seeding.reset", "seeding.report"),
+    ("seeding.testing", "seeding.cli", "seeding.pytest_plugin", "seeding"),
+)
 
 def _module(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
@@ -65,9 +68,25 @@ def test_no_import_cycle() -> None:
             visit(name, [])
 
 
-def test_the_factories_import_only_domain_facts_of_seeding() -> None:
-    graph = _graph()
-    for name, imports in graph.items():
-        if name.startswith("factories"):
-            outside = {m for m in imports if m.startswith("seeding")} - DOMAIN
-            assert not outside, f"{name} imports {sorted(outside)}"
+def _layer(module: str) -> int:
+    """Return the layer of a module: the longest entry of LAYERS that holds it."""
+    found = [(len(entry), index) for index, layer in enumerate(LAYERS) for entry in layer
+             if module == entry or module.startswith(entry + ".")]
+    assert found, f"{module} is in no layer of tests/test_layers.py: place it in LAYERS"
+    return max(found)[1]
+
+
+def test_every_module_imports_only_its_layer_or_below() -> None:
+    for name, imports in _graph().items():
+        if name == "seeding":  # the package's lazy entry points, at the top
+            continue
+        upward = sorted(m for m in imports if m != "seeding" and _layer(m) > _layer(name))
+        assert not upward, f"{name} (layer {_layer(name)}) imports {upward}"
+
+
+def test_the_layers_are_the_folders() -> None:
+    """Every module of seeding sits in a layer, and the flat top holds only the commands."""
+    top = sorted(p.stem for p in (ROOT / "seeding").glob("*.py") if p.stem != "__init__")
+    assert top == ["_moved", "callbacks", "doctor", "errors", "export", "pytest_plugin", "runner"]
+    for name in _graph():
+        _layer(name)

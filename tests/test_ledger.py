@@ -8,7 +8,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from seeding import database, ledger, reset, runner
+from seeding import reset, runner
+from seeding.db import database, ledger
 
 #: A ledger as versions before blocks kept it: one row per written row.
 TO_ROW_PER_ID = """

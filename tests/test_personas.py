@@ -23,8 +23,8 @@ from psycopg import errors, sql
 
 from seeding import runner
 from seeding.errors import ConfigurationError, ScenarioError, SchemaError
-from seeding.personas import Person, signed_in
-from seeding.testserver import ScenarioDatabase, SeedServer
+from seeding.testing.personas import Person, signed_in
+from seeding.testing.server import ScenarioDatabase, SeedServer
 
 pytest_plugins = ["pytester"]
 # Loaded before any test: pytester puts sys.modules back after each test, and numpy (which a

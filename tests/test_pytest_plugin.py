@@ -71,7 +71,7 @@ def test_seed_session_persists_factories_and_undoes_even_committed_writes(
 
         from factories import MechanicFactory, SessionRequestFactory
         from seeding.errors import ConfigurationError
-        from seeding.schema import Base, Mechanic, Organization, SessionRequest
+        from seeding.domain.schema import Base, Mechanic, Organization, SessionRequest
 
         def count(session, model):
             return session.scalar(sa.select(sa.func.count()).select_from(model))
@@ -137,7 +137,7 @@ def test_seed_scenario_gives_the_scenario_its_refs_and_a_usable_url(
         import sqlalchemy as sa
 
         from seeding.errors import ScenarioError
-        from seeding.schema import Mechanic, SessionRequest
+        from seeding.domain.schema import Mechanic, SessionRequest
 
         def test_baseline(seed_scenario):
             db = seed_scenario("baseline")
@@ -173,7 +173,7 @@ def test_what_a_test_commits_in_its_copy_no_other_test_sees(
         import psycopg
         import sqlalchemy as sa
 
-        from seeding.schema import SessionRequest
+        from seeding.domain.schema import SessionRequest
 
         names = []
 
@@ -227,7 +227,7 @@ def test_two_scenarios_side_by_side_each_built_once_and_every_copy_dropped_at_th
         import psycopg
         import sqlalchemy as sa
 
-        from seeding.schema import Mechanic, SessionRequest
+        from seeding.domain.schema import Mechanic, SessionRequest
 
         def counts(db):
             return tuple(
@@ -433,7 +433,7 @@ def test_the_default_is_an_embedded_server_for_the_session_stopped_at_its_end(
         import sqlalchemy as sa
 
         from factories import MechanicFactory
-        from seeding.schema import Mechanic, SessionRequest
+        from seeding.domain.schema import Mechanic, SessionRequest
 
         def count(session, model):
             return session.scalar(sa.select(sa.func.count()).select_from(model))

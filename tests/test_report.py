@@ -14,14 +14,15 @@ import sqlalchemy as sa
 
 import factories
 from factories import MechanicFactory, SessionFactory, SessionRequestFactory
-from seeding import database, integrity, writer
+from seeding.db import database, writer
+from seeding.domain import integrity
+from seeding.domain.schema import MODELS
 from seeding.errors import DatabaseError, SchemaError
 from seeding.pytest_plugin import SeedServer
 from seeding.report import build_report, lanes, render
 from seeding.report.build import translated_errors
 from seeding.report.model import span_days
-from seeding.schema import MODELS
-from seeding.targets import KNOWN_METRICS, MAP_METRICS, OPEN_MAP_METRICS, parse_targets
+from seeding.scenario.targets import KNOWN_METRICS, MAP_METRICS, OPEN_MAP_METRICS, parse_targets
 
 NOW = datetime(2025, 11, 12, 17, 0, tzinfo=UTC)
 TORONTO = ZoneInfo("America/Toronto")

@@ -26,13 +26,13 @@ import sqlalchemy as sa
 from junitparser import Failure, JUnitXml, Skipped, TestSuite
 from typer.testing import CliRunner
 
-from seeding import database, measure
 from seeding.cli import app
+from seeding.db import database
 from seeding.pytest_plugin import SeedServer
-from seeding.report import Report, render
+from seeding.report import Report, measure, render
 from seeding.report.compare import compare, read_report_file
 from seeding.report.html import PANELS
-from seeding.targets import format_number
+from seeding.scenario.targets import format_number
 
 runner = CliRunner()
 

@@ -23,14 +23,15 @@ from app_shape import AUTH_INSTANCE_ID
 from psycopg import sql
 from typer.testing import CliRunner
 
-from seeding import database, integrity
-from seeding.catalog import read_catalog
 from seeding.cli import app
+from seeding.db import database
+from seeding.db.catalog import read_catalog
+from seeding.domain import integrity
+from seeding.domain.schema import APP_TABLES
 from seeding.errors import SchemaError
 from seeding.report import build, build_report, render
 from seeding.report.shape import Shape, shape_of
-from seeding.schema import APP_TABLES
-from seeding.targets import parse_targets
+from seeding.scenario.targets import parse_targets
 
 #: Every test reaches a server (some through app_url, which picks its fixture by name).
 pytestmark = pytest.mark.database
@@ -435,7 +436,7 @@ def test_every_column_the_report_reads_is_declared(
 
 
 def test_a_target_under_an_unavailable_map_is_not_measurable() -> None:
-    from seeding.targets import evaluate
+    from seeding.scenario.targets import evaluate
 
     report = {"version": 2, "session_requests": {"total": 4, "by_status": None},
               "unavailable": [{"metric": "session_requests.by_status",

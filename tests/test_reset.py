@@ -15,9 +15,10 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from seeding import cli, guard, ledger, reset, runner
+from seeding import cli, reset, runner
+from seeding.db import guard, ledger
+from seeding.domain.schema import APP_TABLES
 from seeding.errors import ConfigurationError, ResetBlockedError
-from seeding.schema import APP_TABLES
 
 cli_runner = CliRunner()
 

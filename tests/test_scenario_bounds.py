@@ -15,11 +15,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from seeding import runner, scenario_file
+from seeding import runner
 from seeding.cli import app
 from seeding.errors import ConfigurationError, ScenarioError
-from seeding.plan import make_plan
-from seeding.scenario_file import load
+from seeding.scenario import files
+from seeding.scenario.files import load
+from seeding.scenario.plan import make_plan
 
 HEAD = "description: test\nsteps:\n"
 
@@ -213,7 +214,7 @@ def test_anchors_of_small_maps_still_work_and_merge_keys_still_override() -> Non
     rows = runner.prepare(name)[1].by_kind["session_request"]
     assert [r.session_type for r in rows[4:]] == ["diagnostic", "diagnostic"]  # type: ignore[attr-defined]
     assert all(r.customer_name == rows[0].customer_name for r in rows)  # type: ignore[attr-defined]
-    for shipped in scenario_file.shipped():  # baseline and diverse use anchors, diverse merges
+    for shipped in files.shipped():  # baseline and diverse use anchors, diverse merges
         load(shipped)
 
 
@@ -273,13 +274,13 @@ def test_values_yaml_cannot_read_are_refused_with_their_line() -> None:
 
 def test_each_file_is_parsed_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
     parsed: list[int] = []
-    original = scenario_file._ScenarioLoader.get_single_node
+    original = files._ScenarioLoader.get_single_node
 
-    def counting(self: scenario_file._ScenarioLoader) -> object:
+    def counting(self: files._ScenarioLoader) -> object:
         parsed.append(1)
         return original(self)
 
-    monkeypatch.setattr(scenario_file._ScenarioLoader, "get_single_node", counting)
+    monkeypatch.setattr(files._ScenarioLoader, "get_single_node", counting)
     name = write("description: child\nextends: baseline\nsteps:\n  - create: customer\n",
                  "child.yaml")
     assert not runner.is_tiled(name)  # as `seed scenario` does: is it tiled? then prepare
@@ -299,7 +300,7 @@ def test_an_unforeseen_exception_names_the_file_and_asks_for_a_report(
     def broken(built: object) -> None:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("seeding.build._after_build", broken)
+    monkeypatch.setattr("seeding.scenario.builder._after_build", broken)
     name = write(HEAD + "  - create: customer\n")
     assert refused(name) == (
         "x.yaml: checking and building the scenario failed unexpectedly (ZeroDivisionError: "

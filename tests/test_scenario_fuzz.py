@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from seeding import runner
 from seeding.errors import ScenarioError
-from seeding.scenario_file import display, shipped
+from seeding.scenario.files import display, shipped
 
 #: The most rows one example may build: enough for every shipped scenario (load's tile is
 #: 1,231 rows), little enough that a mutated count is refused quickly rather than built.

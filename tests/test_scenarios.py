@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from seeding import database
 from seeding.cli import app
+from seeding.db import database
 from seeding.runner import run_scenario
 
 runner = CliRunner()

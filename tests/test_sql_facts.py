@@ -12,11 +12,15 @@ import itertools
 import pytest
 import sqlalchemy as sa
 
-from seeding.contacts import is_reserved_email, sql_email_domain, sql_reserved_domain
-from seeding.geography import POSTAL_PREFIXES, province_of_postal_code, sql_postal_prefix_matches
-from seeding.integrity import sql_whole_minutes
-from seeding.plans import PLANS, sql_plan_fits_type
-from seeding.vocabularies import PROVINCES, SESSION_TYPES
+from seeding.domain.contacts import is_reserved_email, sql_email_domain, sql_reserved_domain
+from seeding.domain.geography import (
+    POSTAL_PREFIXES,
+    province_of_postal_code,
+    sql_postal_prefix_matches,
+)
+from seeding.domain.integrity import sql_whole_minutes
+from seeding.domain.plans import PLANS, sql_plan_fits_type
+from seeding.domain.vocabularies import PROVINCES, SESSION_TYPES
 
 EMAILS = [
     "ana.li.1f2e@example.com", "x@example.net", "x@example.org", "x@EXAMPLE.COM",

@@ -15,7 +15,7 @@ import pytest
 from app_shape import as_user, sign_in_check, snapshot
 from psycopg import sql
 
-from seeding import auth
+from seeding.db import auth
 from seeding.errors import ConfigurationError, SchemaMismatchError
 from seeding.reset import reset_database
 from seeding.runner import run_scenario

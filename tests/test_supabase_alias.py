@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from seeding import database
 from seeding.cli import app
+from seeding.db import database
 from seeding.errors import DatabaseError
 
 PORT = 54322
@@ -83,7 +83,7 @@ def test_the_library_takes_supabase_too() -> None:
 
 
 def test_its_public_password_does_not_mangle_later_messages(listener: int) -> None:
-    from seeding import guard
+    from seeding.db import guard
 
     database.resolve("supabase")
     assert guard.redact("give a postgresql:// URL") == "give a postgresql:// URL"

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from app_shape import sign_in_check, snapshot
 from psycopg import sql
 
-from seeding import database, tiles
+from seeding.db import database, tiles
 from seeding.errors import DatabaseError, SchemaMismatchError
 from seeding.reset import reset_database
 from seeding.runner import prepare_tiled, run_scenario

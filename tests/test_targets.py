@@ -6,8 +6,15 @@ from typing import Any
 
 import pytest
 
+from seeding.domain.vocabularies import (
+    MECHANIC_TYPES,
+    PROVINCES,
+    REQUEST_STATUSES,
+    ROUTING_TYPES,
+    SESSION_STATUSES,
+)
 from seeding.errors import ScenarioError
-from seeding.targets import (
+from seeding.scenario.targets import (
     KNOWN_METRICS,
     MAP_METRICS,
     Target,
@@ -15,13 +22,6 @@ from seeding.targets import (
     evaluate,
     parse_target,
     parse_targets,
-)
-from seeding.vocabularies import (
-    MECHANIC_TYPES,
-    PROVINCES,
-    REQUEST_STATUSES,
-    ROUTING_TYPES,
-    SESSION_STATUSES,
 )
 
 REPORT: dict[str, Any] = {
@@ -178,7 +178,7 @@ def test_each_operator_at_its_boundary(op: str, current: float, met: bool) -> No
 
 
 def test_every_shipped_scenario_names_known_metrics() -> None:
-    from seeding.scenario_file import load, shipped
+    from seeding.scenario.files import load, shipped
 
     for name in shipped():
         expect = load(name)[0].expect

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from seeding import constraints, database, integrity, ledger, runner, tiles
+from seeding import runner
+from seeding.db import constraints, database, ledger, tiles
+from seeding.domain import integrity
+from seeding.domain.schema import APP_TABLES
 from seeding.errors import DatabaseError, ScenarioError
-from seeding.schema import APP_TABLES
 
 
 def _dump(url: str) -> dict[str, list[tuple[object, ...]]]:
@@ -222,7 +224,7 @@ def test_the_shipped_load_scenario_has_the_promised_shape() -> None:
 
 
 def _column(table: str, name: str) -> int:
-    from seeding.writer import COLUMNS
+    from seeding.db.writer import COLUMNS
 
     return [column for column, _, _ in COLUMNS[table]].index(name)
 

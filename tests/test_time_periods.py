@@ -1,7 +1,7 @@
 """Time periods: requests spread over a history with a marketplace's rhythm, in local time.
 
 The factories draw a request's creation in the clock's window with the rhythm of
-:data:`seeding.rhythm.MARKETPLACE` in the customer's local time; the report reads the times
+:data:`seeding.domain.rhythm.MARKETPLACE` in the customer's local time; the report reads the times
 back by local month, weekday and hour (in SQL), and ``diverse`` expects several months and
 every weekday.
 """
@@ -25,15 +25,17 @@ import factories
 from factories import CustomerFactory, SessionFactory, SessionRequestFactory
 from factories.context import Clock
 from factories.timeline import in_history, local_zone
-from seeding import database, integrity
+from seeding.db import database
+from seeding.domain import integrity
+from seeding.domain.geography import DEFAULT_TIME_ZONE, TIME_ZONES, sql_time_zone, time_zone_of
+from seeding.domain.lifecycle import REQUEST_TTL
+from seeding.domain.rhythm import LOCAL_HOURS, MARKETPLACE, WEEKDAYS, Rhythm
+from seeding.domain.schema import MODELS, Session
+from seeding.domain.vocabularies import PROVINCES
 from seeding.errors import ScenarioError
-from seeding.geography import DEFAULT_TIME_ZONE, TIME_ZONES, sql_time_zone, time_zone_of
-from seeding.lifecycle import REQUEST_TTL
 from seeding.report import build_report, render
-from seeding.rhythm import LOCAL_HOURS, MARKETPLACE, WEEKDAYS, Rhythm
 from seeding.runner import run_scenario
-from seeding.schema import MODELS, Session
-from seeding.targets import (
+from seeding.scenario.targets import (
     UNSCALED_METRICS,
     check_metric,
     evaluate,
@@ -41,7 +43,6 @@ from seeding.targets import (
     lookup,
     parse_targets,
 )
-from seeding.vocabularies import PROVINCES
 
 NOW = datetime(2025, 11, 12, 17, 0, tzinfo=UTC)
 #: Three months of history before the clock, as diverse's.

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import pytest
 
-from seeding import variants
+from seeding.db import variants
 from seeding.errors import ScenarioError
 
 
@@ -72,6 +72,6 @@ def test_leaving_early_stops_the_child(tile_file: str) -> None:
 
 def test_the_child_runs_as_a_module() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "seeding.variants", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "seeding.db.variants", "--help"], capture_output=True, text=True
     )
     assert completed.returncode == 0 and "--variants" in completed.stdout

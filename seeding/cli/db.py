@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
-from seeding import database, doctor, embedded, guard
+from seeding import doctor
 from seeding.cli.edge import DbOption, clean_errors, db_app, settle
 from seeding.cli.output import counted, where
+from seeding.db import database, embedded, guard
 
 
 @db_app.command("create")

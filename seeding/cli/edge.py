@@ -20,7 +20,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from seeding import database, guard
+from seeding.db import database, guard
 from seeding.errors import SeedingError
 
 #: The exit code a command has earned once its work is done (a run committed, a report

@@ -15,9 +15,11 @@ from typing import Any
 
 import typer
 
-from seeding import callbacks, database, reset, targets
+from seeding import callbacks, reset
 from seeding.cli.edge import fail
+from seeding.db import database
 from seeding.errors import Blocking
+from seeding.scenario import targets
 
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:

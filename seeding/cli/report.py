@@ -7,11 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from seeding import database, guard, measure, report
+from seeding import report
 from seeding.cli.edge import DbOption, app, chosen, clean_errors, fail, settle
 from seeding.cli.output import check_output
+from seeding.db import database, guard
 from seeding.errors import ConfigurationError
 from seeding.report import compare as before_after
+from seeding.report import measure
 
 
 @app.command("report")

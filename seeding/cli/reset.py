@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from seeding import database, reset
+from seeding import reset
 from seeding.cli.edge import DbOption, app, clean_errors, fail, settle
 from seeding.cli.output import notify, print_blockers, print_reset_plan, where
+from seeding.db import database
 from seeding.errors import ResetBlockedError
 
 

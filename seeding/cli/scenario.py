@@ -6,20 +6,20 @@ from typing import Annotated
 
 import typer
 
-from seeding import measure
 from seeding.cli.edge import DbOption, app, chosen, clean_errors, settle
 from seeding.cli.output import Terminal, notify, print_counts, print_targets, status, where
+from seeding.report import measure
 
 
 @app.command("scenarios")
 @clean_errors
 def scenarios_list() -> None:
     """List the shipped scenarios with their one-line descriptions."""
-    from seeding import scenario_file  # the scenario files' parser, only when needed
+    from seeding.scenario import files  # the scenario files' parser, only when needed
 
     settle(0)  # it only reads: a reader who stops early cuts nothing that matters
-    for name, path in scenario_file.shipped().items():
-        spec, _ = scenario_file.read_spec(path)
+    for name, path in files.shipped().items():
+        spec, _ = files.read_spec(path)
         typer.echo(f"{name:<12} {spec.description}")
 
 
@@ -27,7 +27,7 @@ def scenarios_list() -> None:
 @clean_errors
 def kinds_list() -> None:
     """Print the reference of every kind: relations, traits, fields, aliases (Markdown)."""
-    from seeding import reference  # loads the factories, only when needed
+    from seeding.scenario import reference  # only when needed
 
     settle(0)  # it only reads
     typer.echo(reference.kinds_reference(), nl=False)

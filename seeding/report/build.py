@@ -8,7 +8,7 @@ reported as zeros.
 The report reads the live catalog once (:func:`check_schema`) and runs on any database with
 the app's tables: the app's real one too, whose columns differ from this tool's schema. Each
 metric declares the columns it reads (:data:`METRIC_COLUMNS`), each integrity rule too
-(:attr:`seeding.integrity.Rule.columns`); those that need a column the database lacks are
+(:attr:`seeding.domain.integrity.Rule.columns`); those that need a column the database lacks are
 reported as not available, or skipped, never as a number (:mod:`seeding.report.shape`).
 """
 
@@ -30,13 +30,15 @@ from psycopg import errors as pg_errors
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-from seeding import integrity
-from seeding.catalog import read_catalog
-from seeding.database import WORK_MEM, describe, local_settings
+from seeding.db.catalog import read_catalog
+from seeding.db.database import WORK_MEM, describe, local_settings
+from seeding.domain import integrity
+from seeding.domain.geography import sql_time_zone
+from seeding.domain.lifecycle import sql_priority_broadcast
+from seeding.domain.mechanic_types import sql_mechanic_type
+from seeding.domain.rhythm import LOCAL_HOURS, WEEKDAYS
+from seeding.domain.vocabularies import REQUEST_STATUSES
 from seeding.errors import DatabaseError, SchemaError
-from seeding.geography import sql_time_zone
-from seeding.lifecycle import sql_priority_broadcast
-from seeding.mechanic_types import sql_mechanic_type
 from seeding.report import lanes
 from seeding.report.model import (
     NO_ASSIGNMENTS,
@@ -58,9 +60,7 @@ from seeding.report.model import (
     WorkshopStats,
 )
 from seeding.report.shape import CORE_TABLES, SCHEMA, Shape, shape_of
-from seeding.rhythm import LOCAL_HOURS, WEEKDAYS
-from seeding.targets import Target
-from seeding.vocabularies import REQUEST_STATUSES
+from seeding.scenario.targets import Target
 
 #: A mechanic's profile is complete when all of these hold (the audit's "complete profile").
 SQL_MECHANIC_COMPLETE = (
@@ -242,14 +242,14 @@ def build_report(
             ``isolation_level="REPEATABLE READ"``; such a connection that has written nothing
             also lets the report run its queries on a second connection that reads the same
             snapshot (:mod:`seeding.report.lanes`). The report raises ``work_mem`` for the
-            connection's transaction (:data:`seeding.database.WORK_MEM`), so its joins stay
+            connection's transaction (:data:`seeding.db.database.WORK_MEM`), so its joins stay
             in memory, and with two connections turns off parallel workers, both with
             ``SET LOCAL``.
         now: The instant the integrity rules take as now; by default the database's ``now()``.
         sample: How many requests to list, the first ones by ``created_at``.
         top: How many customers, mechanics and incomplete mechanics to list one by one (the
             counts always cover all of them).
-        targets: Conditions to check the report against (see :mod:`seeding.targets`).
+        targets: Conditions to check the report against (see :mod:`seeding.scenario.targets`).
         run: Measure only the rows this run wrote (by the ledger); None: every row.
 
     Raises:
@@ -518,7 +518,7 @@ _BIN_SECONDS = 1800
 def _request_times(connection: Connection, shape: Shape) -> dict[str, dict[str, int]]:
     """Count the requests by month, weekday and hour of their customer's local time.
 
-    The time zone is the customer's province's (:func:`seeding.geography.sql_time_zone`;
+    The time zone is the customer's province's (:func:`seeding.domain.geography.sql_time_zone`;
     Toronto's for a request whose customer has no profile or no known province). One scan
     counts the requests per province and half hour of UTC; only those few groups are turned
     into local times.

@@ -22,7 +22,13 @@ from typing import Any, Final, Literal
 
 from seeding.errors import ConfigurationError, ScenarioError
 from seeding.report.model import REPORT_VERSION, Report
-from seeding.targets import MAP_METRICS, TargetResult, evaluate, format_number, parse_target
+from seeding.scenario.targets import (
+    MAP_METRICS,
+    TargetResult,
+    evaluate,
+    format_number,
+    parse_target,
+)
 
 #: How a metric's change is measured.
 Unit = Literal["count", "percentage points", "minutes", "days"]

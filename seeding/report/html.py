@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from seeding.report.compare import Change, Comparison, bucket_label, is_map, value_at
 from seeding.report.model import NULL_KEY, Report
-from seeding.targets import format_number
+from seeding.scenario.targets import format_number
 
 #: Colours of the series: the first for a single series; a status has its own.
 PALETTE: Final = ("#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4",

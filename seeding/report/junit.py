@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from seeding.report.compare import Comparison
 from seeding.report.model import Report
-from seeding.targets import format_number
+from seeding.scenario.targets import format_number
 
 #: The ``classname`` of each part's cases: CI tools group cases by it.
 CLASSNAMES: Final = {"targets": "seed.report.targets", "integrity": "seed.report.integrity"}

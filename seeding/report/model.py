@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from seeding.targets import Target, TargetResult, evaluate, unavailable_reason
+from seeding.scenario.targets import Target, TargetResult, evaluate, unavailable_reason
 
 #: The key that stands for NULL in a ``by_*`` map (JSON keys are strings).
 NULL_KEY = "(none)"

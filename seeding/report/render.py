@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from seeding.domain.rhythm import LOCAL_HOURS, WEEKDAYS
 from seeding.report import compare
 from seeding.report.html import render_html
 from seeding.report.junit import render_junit
 from seeding.report.model import Report, RequestStats, histogram_buckets, iso_utc
-from seeding.rhythm import LOCAL_HOURS, WEEKDAYS
-from seeding.targets import TargetResult, format_number
+from seeding.scenario.targets import TargetResult, format_number
 
 Format = Literal["table", "markdown", "json", "html", "junit"]
 

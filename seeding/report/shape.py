@@ -1,9 +1,9 @@
 """How the report reads the app's tables on one database: the live shape, from its catalog.
 
-The report's SQL (:mod:`seeding.report.build`, :mod:`seeding.integrity`) is written against
-this tool's own schema (:mod:`seeding.schema`). The app's real database differs from it (see
+The report's SQL (:mod:`seeding.report.build`, :mod:`seeding.domain.integrity`) is written against
+this tool's own schema (:mod:`seeding.domain.schema`). The app's real database differs from it (see
 ``/work/shared/app-schema.md``): a :class:`Shape`, made from the live catalog
-(:func:`seeding.catalog.read_catalog`), says how to read each table there, so that the same
+(:func:`seeding.db.catalog.read_catalog`), says how to read each table there, so that the same
 SQL runs on both. A table is read by its name when the database has it as the tool makes it;
 otherwise by a subquery that gives it the tool's columns:
 
@@ -36,10 +36,10 @@ from typing import Final, Literal
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
-from seeding.catalog import Catalog, Column, Table
-from seeding.identifiers import literal, quote
-from seeding.kinds import KINDS
-from seeding.schema import APP_TABLES
+from seeding.db.catalog import Catalog, Column, Table
+from seeding.db.identifiers import literal, quote
+from seeding.domain.schema import APP_TABLES
+from seeding.scenario.kinds import KINDS
 
 #: What ``sessions.mechanic_id`` holds: a ``mechanics.id`` (its key points at mechanics), the
 #: mechanic's auth user id (its key points at ``auth.users`` or ``mechanics.user_id``), or
@@ -54,7 +54,7 @@ SCHEMA: Final = "public"
 #: table, instead of failing.
 OPTIONAL_TABLES: Final = ("session_assignments",)
 
-#: The tables the report needs, in the order of :data:`seeding.schema.APP_TABLES`.
+#: The tables the report needs, in the order of :data:`seeding.domain.schema.APP_TABLES`.
 CORE_TABLES: Final = tuple(
     table.name for table in APP_TABLES if table.name not in OPTIONAL_TABLES
 )
@@ -76,8 +76,8 @@ TOOL_COLUMNS: Final[dict[str, dict[str, str]]] = {
 
 #: A tool column the app keeps under another name, with the same meaning: (table, column) →
 #: the app's column.
-#: From the registry (:attr:`seeding.kinds.Kind.live_names`; ``vehicles.customer_id`` is the
-#: app's ``user_id``).
+#: From the registry (:attr:`seeding.scenario.kinds.Kind.live_names`; ``vehicles.customer_id``
+#: is the app's ``user_id``).
 ALTERNATES: Final[dict[tuple[str, str], str]] = {
     (kind.model.__tablename__, column): names[0]
     for kind in KINDS.values()
@@ -91,7 +91,7 @@ VOCABULARIES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     (kind.model.__tablename__, column): tuple(values)
     for kind in KINDS.values()
     for column, values in kind.vocabularies.items()
-}  # from the registry: each kind's closed vocabularies (seeding.kinds)
+}  # from the registry: each kind's closed vocabularies (seeding.scenario.kinds)
 
 #: Columns the report compares with each other: both are read as text unless they share a type.
 PAIRS: Final = ((("sessions", "type"), ("session_requests", "session_type")),)
@@ -155,7 +155,7 @@ class Shape:
         return tuple(found)
 
 
-#: The tool's own schema (seeding/schema.py): every table read by its name.
+#: The tool's own schema (seeding/domain/schema.py): every table read by its name.
 TOOL_SHAPE: Final = Shape()
 
 

@@ -4,7 +4,7 @@ A *blocker* is a row the reset would keep (a row the tool did not write, or a ro
 being reset) whose reference points at a row it would delete. Choices made here, and nowhere
 else:
 
-- The references checked are the foreign keys of ``seeding.schema``, the app's references
+- The references checked are the foreign keys of ``seeding.domain.schema``, the app's references
   that have no foreign key (:data:`UNDECLARED_REFERENCES`), and every one-column foreign key
   the live database has into an app table. The live app has more tables than the tool models,
   and a key ``ON DELETE CASCADE`` or ``SET NULL`` from one of them would otherwise change rows
@@ -25,13 +25,13 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from seeding import ledger
-from seeding.catalog import Catalog, read_catalog
+from seeding.db import ledger
+from seeding.db.catalog import Catalog, read_catalog
+from seeding.db.identifiers import quote
+from seeding.domain.schema import APP_TABLES
 from seeding.errors import ResetBlockedError, SchemaError
-from seeding.identifiers import quote
-from seeding.kinds import KINDS
 from seeding.reset.tables import APP_SCHEMA, app_table, ledger_name
-from seeding.schema import APP_TABLES
+from seeding.scenario.kinds import KINDS
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Reference:
 
 
 #: The app's references that have no foreign key into ``public``. Each column holds an auth
-#: user's id, which is also that user's ``profiles.id`` (see ``seeding.schema``); a tester's
+#: user's id, which is also that user's ``profiles.id`` (see ``seeding.domain.schema``); a tester's
 #: request for a seeded customer is such a reference.
 UNDECLARED_REFERENCES: Final = tuple(
     Reference(kind.table, ref.column, ref.table, ref.target_column)

@@ -25,16 +25,16 @@ from psycopg import sql
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from seeding import constraints, database, guard, ledger
 from seeding.callbacks import Notify
-from seeding.catalog import read_catalog
+from seeding.db import constraints, database, guard, ledger
+from seeding.db.catalog import read_catalog
+from seeding.db.identifiers import execute as execute_composed
+from seeding.db.identifiers import identifier
+from seeding.domain.schema import APP_TABLES
 from seeding.errors import DatabaseError
-from seeding.identifiers import execute as execute_composed
-from seeding.identifiers import identifier
 from seeding.reset.blockers import blocked_error
 from seeding.reset.plan import ResetPlan, check_selection, plan_reset
 from seeding.reset.tables import APP_SCHEMA, app_table, live_columns
-from seeding.schema import APP_TABLES
 
 #: How a reset ended: rows deleted, a dry run, declined at the confirmation, or nothing to do.
 Outcome = Literal["deleted", "dry_run", "aborted", "nothing"]

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-from seeding import database, ledger
-from seeding.catalog import Catalog, read_catalog
+from seeding.db import database, ledger
+from seeding.db.catalog import Catalog, read_catalog
+from seeding.domain.schema import APP_TABLES
 from seeding.errors import ConfigurationError, DatabaseError, SchemaError
 from seeding.reset.blockers import (
     Blocker,
@@ -29,7 +30,6 @@ from seeding.reset.blockers import (
     references,
 )
 from seeding.reset.tables import APP_SCHEMA, AUTH_SCHEMA, app_table, live_columns
-from seeding.schema import APP_TABLES
 
 #: How many runs an error message lists before "and N more".
 _RUNS_LISTED: Final = 10
@@ -235,7 +235,7 @@ def _select(
 def scenario_name(name_or_path: str) -> str:
     """Return the name runs of a scenario are recorded under: a file's stem, or the name.
 
-    A path is told from a name as ``seeding.scenario_file.locate`` tells it (a ``.yaml`` or
+    A path is told from a name as ``seeding.scenario.files.locate`` tells it (a ``.yaml`` or
     ``.yml`` suffix, or a slash); a run records its scenario file's stem.
     """
     path = PurePath(name_or_path)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from seeding import ledger
-from seeding.catalog import Catalog
+from seeding.db import ledger
+from seeding.db.catalog import Catalog
 
 #: The schema of the app's tables.
 APP_SCHEMA: Final = "public"

@@ -28,11 +28,11 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy import exc as sa_exc
 
-from seeding.catalog import Catalog, read_catalog
-from seeding.database import WORK_MEM, local_settings
+from seeding.db.catalog import Catalog, read_catalog
+from seeding.db.database import WORK_MEM, local_settings
+from seeding.db.identifiers import execute, identifier, quote
+from seeding.domain.schema import APP_TABLES
 from seeding.errors import DatabaseError
-from seeding.identifiers import execute, identifier, quote
-from seeding.schema import APP_TABLES
 
 #: Bulk statements of at least this many rows set the foreign keys aside.
 BULK_ROWS = 10_000
@@ -62,7 +62,7 @@ def drop_foreign_keys(
 ) -> list[ForeignKey]:
     """Drop the foreign keys of these tables (schema, table); return them to add back.
 
-    The keys are read from the live catalog (:mod:`seeding.catalog`), in schema, table and
+    The keys are read from the live catalog (:mod:`seeding.db.catalog`), in schema, table and
     name order. Keys pointing into a schema of ``sparing`` stay: dropping one locks the
     table it points at (``ACCESS EXCLUSIVE``) until the transaction ends, which on Supabase's
     ``auth.users`` would hold off every sign-in.

@@ -33,7 +33,7 @@ def plans_for(session_type: str) -> tuple[Plan, ...]:
     """Return the plans of one session type, in the app's order.
 
     Args:
-        session_type: One of :data:`seeding.vocabularies.SESSION_TYPES`.
+        session_type: One of :data:`seeding.domain.vocabularies.SESSION_TYPES`.
 
     """
     return tuple(plan for plan in PLANS if plan.session_type == session_type)

@@ -330,7 +330,7 @@ def _set_claims(
     import psycopg
     from psycopg import sql
 
-    from seeding.identifiers import identifier, shown
+    from seeding.db.identifiers import identifier, shown
 
     try:
         driver.execute(sql.SQL("SET LOCAL ROLE {}").format(identifier(role)))

@@ -5,7 +5,7 @@ writes rows; the factories keep them and the report counts what breaks them. Eac
 one parameter, ``now``: the instant nothing may come after (the scenario clock, or the
 database's ``now()`` for a live database).
 
-The SQL is written against this tool's schema (:mod:`seeding.schema`). On another database
+The SQL is written against this tool's schema (:mod:`seeding.domain.schema`). On another database
 (the app's real one) a :class:`TableReader` (:class:`seeding.report.shape.Shape`) says how to
 read each table; each rule declares the columns it reads (:attr:`Rule.columns`), and a rule
 that needs a column the database lacks is skipped (:func:`skipped_rules`), never run on a
@@ -25,17 +25,17 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from seeding.contacts import sql_email_domain, sql_reserved_domain
-from seeding.geography import CITY_RADIUS_KM, sql_city_values, sql_postal_prefix_matches
-from seeding.lifecycle import (
+from seeding.domain.contacts import sql_email_domain, sql_reserved_domain
+from seeding.domain.geography import CITY_RADIUS_KM, sql_city_values, sql_postal_prefix_matches
+from seeding.domain.lifecycle import (
     ASSIGNED_STATUSES,
     EITHER_STATUSES,
     REQUEST_TTL,
     SESSION_STATUSES_FOR_REQUEST,
     UNASSIGNED_STATUSES,
 )
-from seeding.mechanic_types import sql_mechanic_type
-from seeding.plans import sql_plan_fits_type
+from seeding.domain.mechanic_types import sql_mechanic_type
+from seeding.domain.plans import sql_plan_fits_type
 
 _TTL = f"interval '{int(REQUEST_TTL.total_seconds())} seconds'"
 

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from seeding import database, guard, ledger, targets
+from seeding.db import database, guard, ledger
 from seeding.errors import DatabaseError, ScenarioError, SeedingError
 from seeding.report import Report, build_report
+from seeding.scenario import targets
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def measure_scoped(
 
     Args:
         database_url: The database (``postgres://`` or ``postgresql://``), its endpoint, or a
-            :class:`~seeding.database.Target`. None: as ``seed`` chooses
+            :class:`~seeding.db.database.Target`. None: as ``seed`` chooses
             (``SEED_DATABASE_URL``, else the embedded server), once the targets are read.
         scenario: A scenario (a shipped name or a file) whose ``expect`` targets to check.
             Its latest run is measured (its rows alone, on its clock, its count targets
@@ -191,8 +192,8 @@ def _scenario_facts(scenario: str) -> tuple[str, datetime, dict[str, str]]:
         ScenarioError: When the scenario cannot be read.
 
     """
-    from seeding.plan import make_plan  # pydantic, YAML, the factories: only when asked
-    from seeding.scenario_file import load
+    from seeding.scenario.files import load
+    from seeding.scenario.plan import make_plan  # pydantic, YAML, the factories: only when asked
 
     loaded, nodes = load(scenario)
     plan = make_plan(loaded, nodes)

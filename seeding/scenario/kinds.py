@@ -21,9 +21,9 @@ from importlib import import_module
 from types import MappingProxyType
 from typing import Any
 
-from seeding import plans, vocabularies
-from seeding.mechanic_types import mechanic_type
-from seeding.schema import (
+from seeding.domain import plans, vocabularies
+from seeding.domain.mechanic_types import mechanic_type
+from seeding.domain.schema import (
     Base,
     Mechanic,
     Organization,

@@ -3,7 +3,7 @@
 A variant is about a second of pure Python in the factories. Built in a thread, it holds the
 GIL that the COPY's sending thread needs: at ``--scale 10`` the run measured 1.5 to 2.3 s
 slower than with the variants built beforehand. A child process (``python -m
-seeding.variants``) builds them on the other core instead and sends each back pickled, in
+seeding.db.variants``) builds them on the other core instead and sends each back pickled, in
 order, over a pipe of its own.
 
 The child runs the same code on the same seeds, so its rows are the rows a thread would
@@ -27,23 +27,23 @@ from typing import BinaryIO
 
 from seeding.errors import ScenarioError
 
-#: A built tile's rows per table (see seeding.tiles.tile_rows).
+#: A built tile's rows per table (see seeding.db.tiles.tile_rows).
 TileRows = dict[str, list[tuple[object, ...]]]
 
 
 def build_variant(path: str, seed: int, variant: int, now: datetime | None = None) -> TileRows:
     """Build variant ``variant`` of the tiled scenario at ``path`` for a run's ``seed``.
 
-    ``now`` moves the scenario in time, as ``--now`` does (:mod:`seeding.timeshift`).
+    ``now`` moves the scenario in time, as ``--now`` does (:mod:`seeding.scenario.timeshift`).
 
     Raises:
         ScenarioError: When the scenario is wrong or the variant cannot be built.
 
     """
-    from seeding import tiles
-    from seeding.build import build
-    from seeding.plan import make_plan
-    from seeding.scenario_file import load
+    from seeding.db import tiles
+    from seeding.scenario.builder import build
+    from seeding.scenario.files import load
+    from seeding.scenario.plan import make_plan
 
     scenario, nodes = load(path)
     # The tile's size was checked against the run's bound by prepare_tiled (which may have
@@ -52,7 +52,7 @@ def build_variant(path: str, seed: int, variant: int, now: datetime | None = Non
         scenario, nodes, seed=tiles.variant_seed(seed, variant), scale=1.0, max_rows=2**62
     )
     if now is not None:
-        from seeding.timeshift import shifted
+        from seeding.scenario.timeshift import shifted
 
         plan = shifted(plan, now)
     return tiles.tile_rows(build(plan))
@@ -150,7 +150,7 @@ class Builds:
 def _start_child(
     path: str, seed: int, variants: Sequence[int], now: datetime | None = None
 ) -> tuple[subprocess.Popen[bytes] | None, BinaryIO | None]:
-    """Start ``python -m seeding.variants``; return it and the pipe it writes to (or Nones)."""
+    """Start ``python -m seeding.db.variants``; return it and the pipe it writes to (or Nones)."""
     if not sys.executable:  # an embedded interpreter: no python to start
         return None, None
     read_end, write_end = os.pipe()
@@ -158,7 +158,7 @@ def _start_child(
     # The child imports what this process imports: the same seeding, factories and Faker.
     environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     argv = [
-        sys.executable, "-m", "seeding.variants", "--fd", str(write_end),
+        sys.executable, "-m", "seeding.db.variants", "--fd", str(write_end),
         "--path", path, "--seed", str(seed), "--variants", ",".join(map(str, variants)),
         *(["--now", now.isoformat()] if now is not None else []),
     ]
@@ -177,7 +177,7 @@ def _start_child(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Build the variants asked for and write each to the pipe, pickled, in order."""
-    parser = argparse.ArgumentParser(prog="python -m seeding.variants")
+    parser = argparse.ArgumentParser(prog="python -m seeding.db.variants")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--path", required=True)
     parser.add_argument("--seed", type=int, required=True)

@@ -4,7 +4,7 @@ One declarative profile (:data:`MARKETPLACE`): how the week's requests spread ov
 how a day's spread over its hours (a workday's and a weekend day's), and how fast the
 marketplace grows (a request is twice as likely today as one half-life ago). The factories
 draw request times from it (:func:`factories.timeline.in_history`), in the customer's
-local time zone (:data:`seeding.geography.TIME_ZONES`); the report reads the times back in
+local time zone (:data:`seeding.domain.geography.TIME_ZONES`); the report reads the times back in
 that zone, by month, weekday and hour, with the vocabularies below.
 
 The figures are a plausible consumer marketplace's, not measured ones: few requests at

@@ -19,8 +19,8 @@ from typing import Any
 
 import platformdirs
 
+from seeding.db.guard import Endpoint, socket_endpoint
 from seeding.errors import DatabaseError
-from seeding.guard import Endpoint, socket_endpoint
 
 #: The database the tool uses on its embedded server.
 EMBEDDED_DATABASE = "seeding"

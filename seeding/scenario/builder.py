@@ -26,11 +26,11 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 import factories
+from seeding.domain.schema import Base
 from seeding.errors import ScenarioError
-from seeding.kinds import KIND_OF_MODEL, KINDS
-from seeding.plan import CreatePlan, Plan, RowSpec, UpdatePlan, step_seed
-from seeding.scenario_file import Pick
-from seeding.schema import Base
+from seeding.scenario.files import Pick
+from seeding.scenario.kinds import KIND_OF_MODEL, KINDS
+from seeding.scenario.plan import CreatePlan, Plan, RowSpec, UpdatePlan, step_seed
 
 #: The kind of each model (from the registry).
 KIND_OF = KIND_OF_MODEL
@@ -404,7 +404,7 @@ def check_unique(built: Built) -> None:
 def check_unique_across_copies(built: Built, copies: int) -> None:
     """Refuse a unique text of a tile that every copy of it would repeat.
 
-    A copy rewrites the hex of a row's ids written into its texts (see seeding.tiles), so a
+    A copy rewrites the hex of a row's ids written into its texts (see seeding.db.tiles), so a
     unique text (a slug, an email) differs between copies only when it holds the first six
     hex digits of one of its row's ids, as the factories make it.
 

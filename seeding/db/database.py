@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine
 
-from seeding import embedded, guard
+from seeding.db import embedded, guard
+from seeding.domain.schema import Base
 from seeding.errors import ConfigurationError, DatabaseError
-from seeding.schema import Base
 
 #: The variable that names the database; ``DATABASE_URL`` is ignored on purpose.
 URL_VARIABLE = "SEED_DATABASE_URL"
@@ -173,7 +173,7 @@ def engine_for(target: str | guard.Endpoint | Target) -> Engine:
     """Return an engine whose every connection is made with exactly the target's endpoint.
 
     The server is asked once that it answers. SQLAlchemy never parses the URL: libpq's
-    reading (:func:`seeding.guard.read`) is the only one, the one the guard decided on.
+    reading (:func:`seeding.db.guard.read`) is the only one, the one the guard decided on.
 
     Raises:
         ConfigurationError: When a URL cannot be read one way only.

@@ -34,8 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from seeding.plans import PLAN_CODES
-from seeding.vocabularies import (
+from seeding.domain.plans import PLAN_CODES
+from seeding.domain.vocabularies import (
     ASSIGNMENT_PRIORITIES,
     ASSIGNMENT_STATUSES,
     CUSTOMER_ACCOUNT_TYPES,

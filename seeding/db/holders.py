@@ -17,10 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from seeding import ledger
-from seeding.catalog import Catalog, Table, Unique
+from seeding.db import ledger
+from seeding.db.catalog import Catalog, Table, Unique
+from seeding.db.identifiers import quote
 from seeding.errors import DatabaseError
-from seeding.identifiers import quote
 
 #: The most of the run's values one lookup compares (a bigger run: its first ones; the
 #: database's own refusal covers the rest).

@@ -13,7 +13,7 @@ drawn from the run's seed, so the same run gives the same rows (an export diffs 
 
 The app's trigger on ``auth.users`` makes a bare profile for each new user (its role from
 the metadata's ``role``); the run then writes its full profile over it (see
-:mod:`seeding.writer`), so no trigger default is left where the scenario set a value.
+:mod:`seeding.db.writer`), so no trigger default is left where the scenario set a value.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from seeding.errors import ConfigurationError
-from seeding.kinds import KIND_OF_MODEL, KINDS
+from seeding.scenario.kinds import KIND_OF_MODEL, KINDS
 
 #: The password of every seeded user, unless ``--user-password`` or the variable says.
 DEFAULT_PASSWORD = "seeding-password-1"

@@ -31,9 +31,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from seeding.errors import ScenarioError
-from seeding.rhythm import LOCAL_HOURS, WEEKDAYS
-from seeding.vocabularies import (
+from seeding.domain.rhythm import LOCAL_HOURS, WEEKDAYS
+from seeding.domain.vocabularies import (
     ASSIGNMENT_STATUSES,
     MECHANIC_TYPES,
     PROVINCES,
@@ -43,6 +42,7 @@ from seeding.vocabularies import (
     SESSION_STATUSES,
     SESSION_TYPES,
 )
+from seeding.errors import ScenarioError
 
 #: The report's single numbers, by dotted path.
 SCALAR_METRICS: Final = (

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from seeding.errors import ScenarioError
-from seeding.plan import CreatePlan, Plan, RowSpec, UpdatePlan
-from seeding.scenario_file import Window
+from seeding.scenario.files import Window
+from seeding.scenario.plan import CreatePlan, Plan, RowSpec, UpdatePlan
 
 #: What ``--now`` accepts besides a timestamp: the current time (whole seconds, UTC).
 CURRENT = "now"

@@ -15,8 +15,8 @@ disjoint, so ``--shard K/N`` writes copies K, K+N, K+2N, ... (counting from 1) a
 shards together are the unsharded run.
 
 On the app's own (Supabase) database a variant is fitted to the live schema first (as a
-built run is: :mod:`seeding.fit`), and its people get their auth users and identities in
-the same copies (:mod:`seeding.auth`): their ids are XORed like every id, and the texts that
+built run is: :mod:`seeding.db.fit`), and its people get their auth users and identities in
+the same copies (:mod:`seeding.db.auth`): their ids are XORed like every id, and the texts that
 hold one (an email, an identity's dashed ``provider_id`` and JSON ``sub``) are rewritten
 with it. The profiles the app's trigger makes for new auth users are written over through a
 staging table, and the rows the app's triggers make are recorded by the server itself
@@ -43,13 +43,13 @@ from psycopg.copy import QueuedLibpqWriter
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
-from seeding import auth, constraints, fit, ledger
-from seeding.build import Built
-from seeding.catalog import Catalog, Table, read_catalog
+from seeding.db import auth, constraints, fit, ledger
+from seeding.db.catalog import Catalog, Table, read_catalog
+from seeding.db.identifiers import identifier, quote
+from seeding.db.writer import COLUMNS, row_values
+from seeding.domain.schema import APP_TABLES, MODELS, Base
 from seeding.errors import ScenarioError, SchemaError, SchemaMismatchError
-from seeding.identifiers import identifier, quote
-from seeding.schema import APP_TABLES, MODELS, Base
-from seeding.writer import COLUMNS, row_values
+from seeding.scenario.builder import Built
 
 #: How many distinct variants of a tile the factories build; each makes a block of the copies.
 VARIANTS = 4
@@ -60,7 +60,7 @@ SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 #: Blocks (up to 128 kB each) waiting to be sent: a few copies' worth.
 QUEUED_BLOCKS = 32
-#: The types of the ledger's block columns (see seeding.ledger.BLOCK_COLUMNS).
+#: The types of the ledger's block columns (see seeding.db.ledger.BLOCK_COLUMNS).
 UUID_OID, TEXT_OID, UUID_ARRAY_OID = 2950, 25, 2951
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -391,7 +391,7 @@ class Target:
     #: (the staged rows written over the rows the app made).
     before: tuple[sql.Composable, ...] = ()
     after: tuple[sql.Composable, ...] = ()
-    #: Whether the COPY runs with the keys' row checks off (see seeding.constraints).
+    #: Whether the COPY runs with the keys' row checks off (see seeding.db.constraints).
     unchecked: bool = False
 
     @property
@@ -430,7 +430,7 @@ class AppDatabase:
     #: The bcrypt hash of the seeded users' password, made once per run.
     password_hash: str
     #: The tables (schema, table) written with their keys' row checks off, checked after
-    #: (:func:`seeding.constraints.quiet_tables`).
+    #: (:func:`seeding.db.constraints.quiet_tables`).
     unchecked: frozenset[tuple[str, str]] = frozenset()
 
 
@@ -446,7 +446,7 @@ def row_views(rows: dict[str, list[tuple[object, ...]]]) -> list[Base]:
     """Return a tile's rows (see :func:`tile_rows`) as read-only instances of their models.
 
     Each is its model's instance with its values as attributes and no ORM state, so that
-    :func:`seeding.fit.fit` and :func:`seeding.auth.people` read a variant built in the
+    :func:`seeding.db.fit.fit` and :func:`seeding.db.auth.people` read a variant built in the
     child process as they read built rows; none is ever added to a session.
     """
     views: list[Base] = []
@@ -472,8 +472,8 @@ def encode_variant(
 
     On a database of the tool's own (``app`` None) every column of the tool's tables is
     written. On the app's own database the rows are fitted to its live schema first
-    (:func:`seeding.fit.fit`: its columns, names and types), every seeded person gets an auth
-    user and an email identity (:mod:`seeding.auth`), and the rows the app's trigger makes
+    (:func:`seeding.db.fit.fit`: its columns, names and types), every seeded person gets an auth
+    user and an email identity (:mod:`seeding.db.auth`), and the rows the app's trigger makes
     for a new auth user (a customer's profile) are written over, through a staging table.
 
     ``copies`` is how many copies of this variant the run writes: with more than one, a
@@ -585,7 +585,7 @@ def _repeated_in_copies(
     changes from copy to copy when it holds an id, or a text holding the first six hex digits
     of one of its row's ids (as the factories write them into emails and slugs). The tool's
     own unique keys are checked before anything is built
-    (:func:`seeding.build.check_unique_across_copies`); these are the app's, read live.
+    (:func:`seeding.scenario.builder.check_unique_across_copies`); these are the app's, read live.
     Partial unique indexes are left to the database.
     """
     live = catalog.table(table_fit.name, table_fit.schema)
@@ -627,7 +627,7 @@ def _records_target(
     """Encode records (values by column) into the columns of a live table that it has.
 
     Generated and always-identity columns are left to the database, as
-    :func:`seeding.writer.write_records` leaves them.
+    :func:`seeding.db.writer.write_records` leaves them.
     """
     columns = [
         name for name in records[0]
@@ -654,7 +654,7 @@ def _table_target(app: AppDatabase, table_fit: fit.TableFit, encoded: Encoded) -
     when the auth user is written) gets its rows in a temporary table; after each variant's
     COPY one ``INSERT ... ON CONFLICT DO UPDATE`` writes them over the app's rows (the
     columns the run writes; the others as the app set them) and adds any the app did not
-    make, as :func:`seeding.writer.upsert_values` does for a built run. Set-wise, it took
+    make, as :func:`seeding.db.writer.upsert_values` does for a built run. Set-wise, it took
     the time an ``UPDATE ... FROM`` the staging table did (bench/README.md).
     """
     target = identifier(table_fit.schema, table_fit.name)
@@ -785,7 +785,7 @@ def record_app_made(
     Args:
         connection: The run's connection, inside its transaction.
         catalog: The live schema.
-        run_id: The run (started with :func:`seeding.ledger.start_run`).
+        run_id: The run (started with :func:`seeding.db.ledger.start_run`).
         written: The rows the run wrote per table, as the ledger names them.
 
     """

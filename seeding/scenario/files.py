@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from seeding.errors import ScenarioError
-from seeding.kinds import NAMES
+from seeding.scenario.kinds import NAMES
 
 #: The names a scenario uses for the factories.
 FACTORY_NAMES = NAMES

@@ -122,7 +122,7 @@ def cities_in(province: str) -> tuple[City, ...]:
     """Return the cities of one province.
 
     Args:
-        province: A two-letter code from :data:`seeding.vocabularies.PROVINCES`.
+        province: A two-letter code from :data:`seeding.domain.vocabularies.PROVINCES`.
 
     Raises:
         ValueError: When no city of that province is known.

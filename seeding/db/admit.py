@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from seeding.catalog import Check
-from seeding.identifiers import shown
+from seeding.db.catalog import Check
+from seeding.db.identifiers import shown
 
 
 def literal(value: str) -> str:

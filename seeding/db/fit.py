@@ -1,6 +1,6 @@
 """Fitting built rows to the target's live schema: what each table gets, or what does not fit.
 
-Read, don't assume: before a run writes, the live catalog (:mod:`seeding.catalog`) is read and
+Read, don't assume: before a run writes, the live catalog (:mod:`seeding.db.catalog`) is read and
 every table's rows are fitted to it:
 
 - only the columns the live table has are written; the tool's columns it lacks are listed
@@ -27,12 +27,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seeding import admit, ledger
-from seeding import catalog as live
+from seeding.db import admit, ledger
+from seeding.db import catalog as live
+from seeding.db.identifiers import shown
+from seeding.domain.schema import APP_TABLES, Base
 from seeding.errors import SchemaMismatchError
-from seeding.identifiers import shown
-from seeding.kinds import KIND_OF_MODEL, KINDS
-from seeding.schema import APP_TABLES, Base
+from seeding.scenario.kinds import KIND_OF_MODEL, KINDS
 
 #: Turns a row of the tool's schema into the value of one live column.
 Getter = Callable[[Any], Any]

@@ -25,11 +25,11 @@ from psycopg import sql
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Connection
 
-from seeding import constraints
-from seeding.database import WORK_MEM, local_settings
+from seeding.db import constraints
+from seeding.db.database import WORK_MEM, local_settings
+from seeding.db.identifiers import identifier, quote, shown
+from seeding.domain.schema import APP_TABLES
 from seeding.errors import DatabaseError
-from seeding.identifiers import identifier, quote, shown
-from seeding.schema import APP_TABLES
 
 SCHEMA = "seeding"
 #: The schema of the app's tables.
@@ -150,7 +150,7 @@ def hash_joins(connection: Connection) -> Iterator[None]:
     1,000), so it takes a table's ledger ids for a few thousand rows and sorts them for a merge
     join: a million, spilled to disk. With hash joins a dry run of reset beside a million
     requests measured 2.2 s instead of 6.9 s for a small run, 16.6 s instead of 21 s for the
-    million's run. The hashes get :data:`~seeding.database.WORK_MEM`.
+    million's run. The hashes get :data:`~seeding.db.database.WORK_MEM`.
     """
     with local_settings(connection, {"enable_mergejoin": "off", "work_mem": WORK_MEM}):
         yield
@@ -440,7 +440,7 @@ def shards_to_replace(
 def start_run(connection: Connection, run_id: uuid.UUID, scenario: str, seed: int, scale: float,
               shard: str | None = None, *, family: Sequence[str] = (),
               clock: datetime | None = None) -> None:
-    """Record a run whose ledger rows the caller writes itself (see seeding.tiles)."""
+    """Record a run whose ledger rows the caller writes itself (see seeding.db.tiles)."""
     connection.execute(runs.insert().values(
         id=run_id, scenario=scenario, seed=seed, scale=scale, shard=shard,
         family=list(family) or [scenario], clock=clock,

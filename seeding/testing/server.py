@@ -39,7 +39,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from seeding.database import libpq_url, mask_password, normalize_url
+from seeding.db.database import libpq_url, mask_password, normalize_url
 from seeding.errors import ConfigurationError, DatabaseError, ScenarioError, SeedingError
 
 if TYPE_CHECKING:
@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
-    from seeding.personas import Person, Persona
     from seeding.runner import RunResult
+    from seeding.testing.personas import Person, Persona
 
 # Where the pytest plugin reads the server's URL; named here because the errors below name them.
 #: The command-line flag that names the server.
@@ -260,8 +260,8 @@ def template_key(
         ConfigurationError: When the seeded users' password is refused.
 
     """
-    from seeding import auth
-    from seeding.scenario_file import load
+    from seeding.db import auth
+    from seeding.scenario.files import load
 
     scenario, _ = load(name_or_path)
     files = tuple(path for _, path, _ in scenario.chain)
@@ -402,8 +402,8 @@ class ScenarioDatabase:
     def customers(self) -> list[Person]:
         """Return the seeded customers (Supabase users), by email.
 
-        Each :class:`~seeding.personas.Person` has the auth user's ``id`` (what ``auth.uid()``
-        returns for them), ``email`` and ``name``; pass one to :meth:`as_user`.
+        Each :class:`~seeding.testing.personas.Person` has the auth user's ``id`` (what
+        ``auth.uid()`` returns for them), ``email`` and ``name``; pass one to :meth:`as_user`.
 
         Raises:
             SchemaError: When the database is not shaped like the app's Supabase one.
@@ -423,7 +423,7 @@ class ScenarioDatabase:
         return self._people("mechanic", "db.mechanics()")
 
     def _people(self, role: str, where: str) -> list[Person]:
-        from seeding.personas import driver_of, people, require_supabase
+        from seeding.testing.personas import driver_of, people, require_supabase
 
         with self.engine.connect() as connection:
             driver = driver_of(connection)
@@ -441,7 +441,7 @@ class ScenarioDatabase:
 
         """
         __tracebackhide__ = True
-        from seeding.personas import driver_of, find_person, require_supabase
+        from seeding.testing.personas import driver_of, find_person, require_supabase
 
         where = f"db.person({str(who)!r})"
         with self.engine.connect() as connection:
@@ -466,7 +466,7 @@ class ScenarioDatabase:
         apply. The block is one transaction; the role and the claims end with it.
 
         Args:
-            who: A :class:`~seeding.personas.Person` (:meth:`customers`, :meth:`mechanics`),
+            who: A :class:`~seeding.testing.personas.Person` (:meth:`customers`, :meth:`mechanics`),
                 an email, the name of a scenario's ref that is a customer or a mechanic, or
                 an auth user's id (a mechanic's ``mechanics.id`` too).
             commit: Keep what the block wrote (default: rolled back when it ends).
@@ -478,7 +478,7 @@ class ScenarioDatabase:
             ConfigurationError: When the database user may not act as ``authenticated``.
 
         """
-        from seeding.personas import signed_in
+        from seeding.testing.personas import signed_in
 
         return signed_in(
             self.engine, who, refs=self.refs, scenario=self.scenario, database=self.name,
@@ -497,7 +497,7 @@ class ScenarioDatabase:
             ConfigurationError: When the database user may not act as ``anon``.
 
         """
-        from seeding.personas import signed_in
+        from seeding.testing.personas import signed_in
 
         return signed_in(
             self.engine, None, refs=self.refs, scenario=self.scenario, database=self.name,
@@ -1078,7 +1078,7 @@ class SeedServer:
         if self._schema_engine is None:
             import sqlalchemy as sa
 
-            from seeding.database import create_schema
+            from seeding.db.database import create_schema
 
             name = self.create_database()
             engine = sa.create_engine(normalize_url(self.database_url(name)))

@@ -16,12 +16,12 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
-from seeding.catalog import Table
-from seeding.database import describe, driver_message
+from seeding.db.catalog import Table
+from seeding.db.database import describe, driver_message
+from seeding.db.fit import Fit, TableFit
+from seeding.db.identifiers import execute, identifier
+from seeding.domain.schema import APP_TABLES, Base
 from seeding.errors import DatabaseError
-from seeding.fit import Fit, TableFit
-from seeding.identifiers import execute, identifier
-from seeding.schema import APP_TABLES, Base
 
 
 def _columns(table: sa.Table) -> list[tuple[str, str, bool]]:

@@ -27,11 +27,10 @@ import yaml
 
 import factories
 from factories.base import internal_params, scenario_params
-from seeding import targets
+from seeding.domain.quotas import resolve_mix
 from seeding.errors import ConfigurationError, ScenarioError
-from seeding.kinds import KINDS
-from seeding.quotas import resolve_mix
-from seeding.scenario_file import (
+from seeding.scenario import targets
+from seeding.scenario.files import (
     FACTORY_NAMES,
     CreateStep,
     Pick,
@@ -42,8 +41,9 @@ from seeding.scenario_file import (
     display,
     error_at,
 )
+from seeding.scenario.kinds import KINDS
 
-# Views of the registry of kinds (seeding.kinds), by scenario name.
+# Views of the registry of kinds (seeding.scenario.kinds), by scenario name.
 FACTORIES: dict[str, type[factory.Factory[Any]]] = {n: k.factory for n, k in KINDS.items()}
 #: The relations each factory takes as objects, and the kind of row each one is.
 RELATIONS: dict[str, dict[str, str]] = {n: k.relation_names for n, k in KINDS.items()}

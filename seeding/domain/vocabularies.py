@@ -57,7 +57,7 @@ REQUEST_TYPES: Final = ("general", "brand_specialist")
 CUSTOMER_ACCOUNT_TYPES: Final = ("individual_customer", "corporate_customer", "workshop_customer")
 
 #: ``mechanics.account_type`` (the CHECK's list): with ``workshop_id``, it gives the mechanic
-#: type (see :mod:`seeding.mechanic_types`).
+#: type (see :mod:`seeding.domain.mechanic_types`).
 MECHANIC_ACCOUNT_TYPES: Final = ("individual_mechanic", "workshop_mechanic")
 
 #: ``profiles.role``: no CHECK. The app's code uses customer, mechanic and admin; the live
@@ -163,7 +163,7 @@ PROVINCE_NAMES: Final = MappingProxyType({
     "YT": "Yukon",
 })
 
-#: The three mechanic types of the app's rule (see :mod:`seeding.mechanic_types`).
+#: The three mechanic types of the app's rule (see :mod:`seeding.domain.mechanic_types`).
 MECHANIC_TYPES: Final = ("virtual", "workshop", "independent")
 
 
