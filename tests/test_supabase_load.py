@@ -212,6 +212,66 @@ def test_a_bulk_reset_sets_aside_the_key_of_the_app_s_analytics_rows(app_db_live
     assert snapshot(app_db_live) == before
 
 
+def test_a_bulk_delete_keeps_the_keys_into_auth_and_never_locks_auth_users(
+    app_db_live: str,
+) -> None:
+    """Sign-ins go on while a big run is deleted: no exclusive lock on auth.users.
+
+    Dropping a key into ``auth.users`` (as the bulk delete once did with every key) locks that
+    table against every reader until the delete commits. The keys into auth stay, and the
+    columns of those the app left without an index (``sessions.customer_user_id``) are indexed
+    for the delete alone, inside its transaction: without them, each deleted user scanned
+    each such table (a reset of load at scale 1 took 255 s instead of 3 s).
+    """
+    before = snapshot(app_db_live)
+    result = run_scenario("load", database_url=app_db_live, scale=0.05, user_password=PASSWORD)
+    assert sum(result.counts.values()) >= 10_000  # a bulk delete
+    keys = _keys(app_db_live)
+    with psycopg.connect(app_db_live) as connection:
+        indexes = connection.execute("SELECT indexrelid::int FROM pg_index ORDER BY 1").fetchall()
+    engine = database.engine_for(app_db_live)
+    try:
+        with engine.begin() as connection:
+            from seeding.db import ledger
+
+            deleted = ledger.delete_runs(connection, [result.run_id])
+            assert deleted["auth.users"] == result.counts["auth.users"]
+            locks = connection.execute(sa.text(
+                "SELECT mode FROM pg_locks WHERE pid = pg_backend_pid() AND granted "
+                "AND relation = 'auth.users'::regclass"
+            )).scalars().all()
+            assert "AccessExclusiveLock" not in locks and "RowExclusiveLock" in locks
+            # Every key into auth is there, the same constraint (its oid too: never dropped).
+            in_auth = {k for k in keys if "REFERENCES auth." in k[3] or k[1].startswith("auth.")}
+            assert in_auth and in_auth <= set(_keys_in(connection))
+            left = connection.execute(sa.text(
+                "SELECT count(*) FROM pg_class WHERE relname LIKE 'seeding_reset_%'"
+            )).scalar_one()
+            assert left == 0  # the delete's own indexes are gone before it ends
+    finally:
+        engine.dispose()
+    after = _keys(app_db_live)
+    assert [k[1:] for k in after] == [k[1:] for k in keys]  # the same keys, by definition
+    into_auth = [k for k in keys if "REFERENCES auth." in k[3] or k[1].startswith("auth.")]
+    assert into_auth and set(into_auth) <= set(after)  # those into auth: never dropped
+    with psycopg.connect(app_db_live) as connection:
+        assert connection.execute(
+            "SELECT indexrelid::int FROM pg_index ORDER BY 1").fetchall() == indexes
+    assert snapshot(app_db_live) == before
+
+
+def _keys_in(connection: sa.Connection) -> list[tuple[int, str, str, str]]:
+    """:func:`_keys`, read in a transaction of the caller's."""
+    return [
+        (int(oid), str(table), str(name), str(definition))
+        for oid, table, name, definition in connection.execute(sa.text(
+            "SELECT oid, conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE contype = 'f' "
+            "AND connamespace::regnamespace::text IN ('public', 'auth') ORDER BY 2, 3"
+        ))
+    ]
+
+
 def test_a_rerun_replaces_the_copies_and_their_auth_users(app_db_live: str, queue_tile: str
                                                           ) -> None:
     first = run_scenario(queue_tile, database_url=app_db_live, scale=SCALE,

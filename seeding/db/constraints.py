@@ -16,7 +16,9 @@ those checks off (:func:`quiet_tables`, :func:`unchecked_writes`), and the run's
 then checked against every one of its keys in one query per key (:func:`check_written`).
 
 A bulk delete sets aside the keys of the tables pointing at the deleted rows as well, the
-app's own beyond the tool's tables (:func:`referencing`).
+app's own beyond the tool's tables (:func:`referencing`), except, again, those pointing into
+``auth``: their children's columns are indexed for the delete instead
+(:func:`index_kept_keys`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from psycopg import sql
 from sqlalchemy import exc as sa_exc
 
 from seeding.db.catalog import Catalog, read_catalog
+from seeding.db.catalog import ForeignKey as CatalogKey
 from seeding.db.database import WORK_MEM, local_settings
 from seeding.db.identifiers import execute, identifier, quote
 from seeding.domain.schema import APP_TABLES
@@ -114,6 +117,57 @@ def referencing(
         if key.schema not in sparing
     }
     return sorted(found)
+
+
+def index_kept_keys(
+    connection: sa.Connection, targets: Sequence[tuple[str, str]], *, into: Collection[str]
+) -> list[tuple[str, str]]:
+    """Index, for this transaction, the columns of the kept keys into these tables.
+
+    A bulk delete keeps the keys pointing into the schemas of ``into`` (``auth``: dropping
+    one locks ``auth.users`` against every sign-in). Each row deleted from a table they point
+    at then looks for its children through each key, a scan of the child's table per row
+    where no index leads with the key's columns (the app has none on ``sessions``'
+    ``customer_user_id``). This makes that index on each such child table outside ``into``
+    (the tool never changes ``auth``'s definitions; Supabase's own tables there have theirs);
+    :func:`drop_indexes` drops them before the transaction ends, so no one else ever sees
+    them. Returns the indexes made, as (schema, name).
+    """
+    if not targets:
+        return []
+    catalog = read_catalog(connection, sorted({schema for schema, _ in targets} | {"public"}))
+    made: list[tuple[str, str]] = []
+    for schema, name in targets:
+        table = catalog.table(name, schema)
+        if table is None or schema not in into:
+            continue
+        for key in sorted(table.referenced_by, key=lambda k: (k.schema, k.table, k.name)):
+            if key.schema in into or not key.enforced or _leads_an_index(connection, key):
+                continue
+            index = f"seeding_reset_{len(made)}"
+            execute(connection, sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                identifier(index), identifier(key.schema, key.table),
+                sql.SQL(", ").join(identifier(column) for column in key.columns)))
+            made.append((key.schema, index))
+    return made
+
+
+def _leads_an_index(connection: sa.Connection, key: CatalogKey) -> bool:
+    """Return whether a valid, whole-table index of the key's table starts with its columns."""
+    return bool(connection.execute(sa.text(
+        "SELECT EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = CAST(:table AS regclass) "
+        "AND i.indisvalid AND i.indpred IS NULL "
+        "AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(CAST(:names AS text[]))]"
+        " = ARRAY(SELECT a.attnum FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS c(name, n)"
+        " JOIN pg_attribute AS a ON a.attrelid = CAST(:table AS regclass) AND a.attname = c.name"
+        " ORDER BY c.n))"
+    ), {"table": quote(key.schema, key.table), "names": list(key.columns)}).scalar_one())
+
+
+def drop_indexes(connection: sa.Connection, indexes: Sequence[tuple[str, str]]) -> None:
+    """Drop the indexes :func:`index_kept_keys` made."""
+    for schema, name in indexes:
+        execute(connection, sql.SQL("DROP INDEX {}").format(identifier(schema, name)))
 
 
 def add_foreign_keys(connection: sa.Connection, keys: Sequence[ForeignKey]) -> None:

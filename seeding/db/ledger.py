@@ -333,11 +333,16 @@ def delete_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> dict[st
         )
     }
     bulk = sum(listed.values()) >= constraints.BULK_ROWS
+    keys: list[constraints.ForeignKey] = []
+    indexes: list[tuple[str, str]] = []
     if bulk:  # the keys of the tables pointing at deleted rows too (see constraints.referencing)
-        aside = constraints.referencing(connection, [split(table) for table in listed])
-        keys = constraints.drop_foreign_keys(connection, (*constraints.APP, *aside))
-    else:
-        keys = []
+        deleted = [split(table) for table in listed]
+        aside = constraints.referencing(connection, deleted)
+        # Keys into auth stay: dropping one locks auth.users, and every sign-in, until commit.
+        keys = constraints.drop_foreign_keys(
+            connection, (*constraints.APP, *aside), sparing=("auth",)
+        )
+        indexes = constraints.index_kept_keys(connection, deleted, into=("auth",))
     for table in deletion_order(listed):
         settings = _delete_settings(connection, table, listed[table])
         with local_settings(connection, settings):
@@ -351,6 +356,7 @@ def delete_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> dict[st
             )
         if result.rowcount:
             counts[table] = result.rowcount
+    constraints.drop_indexes(connection, indexes)
     constraints.add_foreign_keys(connection, keys)
     forget_runs(connection, run_ids)
     return counts
