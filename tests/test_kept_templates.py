@@ -26,6 +26,7 @@ from psycopg import sql
 from seeding import runner
 from seeding.errors import ConfigurationError
 from seeding.testing import server as testserver
+from seeding.testing import templates
 from seeding.testing.server import KEPT_COMMENT, SeedServer, template_key
 
 pytest_plugins = ["pytester"]
@@ -37,8 +38,8 @@ BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
 PINNED = b"the code as the test pins it"
 #: The inner sessions' conftest: the package's code digest pinned (see the module's doc).
 PIN = f"""
-import seeding.testing.server
-seeding.testing.server._code_digest = lambda: {PINNED!r}
+import seeding.testing.templates
+seeding.testing.templates._code_digest = lambda: {PINNED!r}
 """
 #: The inner sessions' test: one copy of the scenario, and what the session got.
 USES_MINE = """
@@ -230,7 +231,7 @@ def test_sessions_racing_for_one_template_build_it_once_under_the_lock(
     pytester: pytest.Pytester, on_server: str, mine: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makepyfile(test_mine=USES_MINE)
-    monkeypatch.setattr(testserver, "_code_digest", lambda: PINNED)
+    monkeypatch.setattr(templates, "_code_digest", lambda: PINNED)
     with psycopg.connect(on_server) as probe:
         user = str(probe.info.user)
     identity = template_key(str(mine), seed=None, scale=1.0, schema=(), user=user)
@@ -292,7 +293,7 @@ def test_xdist_workers_build_one_template_once(
 def test_a_template_a_live_session_holds_is_not_dropped_as_stale(
     pytester: pytest.Pytester, on_server: str, mine: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(testserver, "_code_digest", lambda: PINNED)
+    monkeypatch.setattr(templates, "_code_digest", lambda: PINNED)
     first = SeedServer(on_server, keep_templates=True)
     second = SeedServer(on_server, keep_templates=True)
     try:
@@ -322,7 +323,7 @@ def test_a_template_a_live_session_holds_is_not_dropped_as_stale(
 def test_a_kept_template_unused_for_a_week_is_dropped_by_the_next_session(
     pytester: pytest.Pytester, on_server: str, mine: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(testserver, "_code_digest", lambda: PINNED)
+    monkeypatch.setattr(templates, "_code_digest", lambda: PINNED)
     server = SeedServer(on_server, keep_templates=True)
     try:
         server.release(server.copy(str(mine)))
@@ -380,7 +381,7 @@ def test_the_key_covers_what_decides_the_rows(
     monkeypatch.setenv("SEED_USER_PASSWORD", "another-password")
     variants["password"] = key()
     monkeypatch.delenv("SEED_USER_PASSWORD")
-    monkeypatch.setattr(testserver, "_code_digest", lambda: b"other code")
+    monkeypatch.setattr(templates, "_code_digest", lambda: b"other code")
     variants["code"] = key()
     monkeypatch.undo()
     schema.write_text("SELECT 2;\n")
@@ -393,7 +394,7 @@ def test_the_key_covers_what_decides_the_rows(
     assert variants["schema bytes"].slot == variants["scenario bytes"].slot == base.slot
     assert variants["code"].slot == variants["password"].slot == base.slot
     assert len({variants[n].slot for n in ("seed", "scale", "own schema", "user")}) == 4
-    assert testserver._code_digest() == testserver._code_digest()  # read once, cached
+    assert templates._code_digest() == templates._code_digest()  # read once, cached
 
 
 def test_a_migration_added_to_a_schema_folder_changes_the_key_not_the_slot(

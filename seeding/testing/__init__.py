@@ -1,6 +1,8 @@
 """Databases for tests, without pytest.
 
-The server that keeps seeded templates
-(:mod:`~seeding.testing.server`) and signing in as a seeded person
-(:mod:`~seeding.testing.personas`). :mod:`seeding.pytest_plugin` turns them into fixtures.
+:mod:`~seeding.testing.personas` (signing in as a seeded person) →
+:mod:`~seeding.testing.databases` (the database a test gets: a scenario's copy, its rows by
+name, its users) and :mod:`~seeding.testing.templates` (the key of a kept template, the schema
+it starts from) → :mod:`~seeding.testing.server` (the server that builds, keeps, copies and
+sweeps them). :mod:`seeding.pytest_plugin` turns them into fixtures.
 """

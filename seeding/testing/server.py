@@ -7,7 +7,8 @@ schema), and copies it for every caller (``CREATE DATABASE ... TEMPLATE``) as a
 :class:`ScenarioDatabase` (``seed_test_<hex>``); it drops the copies it made when closed.
 
 Templates are kept between sessions (``keep_templates=True``, as the plugin does): each is
-marked with a key over everything that decides its rows (:func:`template_key`: the package,
+marked with a key over everything that decides its rows
+(:func:`seeding.testing.templates.template_key`: the package,
 the scenario's files, the schema, the seed, the scale, the users' password), found again by
 the next session whose key matches and rebuilt when the key changes; the stale one is dropped.
 Sessions (and pytest-xdist's workers) build a template one at a time under an advisory lock
@@ -22,8 +23,6 @@ is gone (:meth:`SeedServer.sweep`), and kept templates no session has used for
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import json
 import re
@@ -31,7 +30,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,15 +38,15 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from seeding.db.database import libpq_url, mask_password, normalize_url
-from seeding.errors import ConfigurationError, DatabaseError, ScenarioError, SeedingError
+from seeding.errors import ConfigurationError, DatabaseError, SeedingError
+from seeding.testing.databases import ScenarioDatabase
+from seeding.testing.templates import TemplateKey, apply_schema, schema_files, template_key
 
 if TYPE_CHECKING:
     import psycopg
     import sqlalchemy as sa
-    from sqlalchemy.orm import Session
 
     from seeding.runner import RunResult
-    from seeding.testing.personas import Person, Persona
 
 # Where the pytest plugin reads the server's URL; named here because the errors below name them.
 #: The command-line flag that names the server.
@@ -85,8 +83,6 @@ _BUILD_LOCK: Final = 0x5EED0001
 _USE_LOCK: Final = 0x5EED0002
 # How long a kept template's "used" stamp may age before a session that uses it renews it.
 _TOUCH_AFTER: Final = timedelta(hours=1)
-# Bumped when what a kept template holds, or how its key is made, changes.
-_KEY_FORMAT: Final = b"1"
 
 
 def _fix_hint(source: str) -> str:
@@ -159,359 +155,6 @@ def _slug(name_or_path: str) -> str:
 def _lock_key(name: str) -> int:
     """Return a signed int4 for an advisory lock on ``name``."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big", signed=True)
-
-
-@functools.cache
-def _code_digest() -> bytes:
-    """Return a digest of the package's code: the installed version, and every module's bytes.
-
-    The version alone would miss a change in a checkout (an editable install keeps its number).
-    """
-    from importlib import metadata
-
-    import factories
-    import seeding
-
-    digest = hashlib.sha256()
-    try:
-        digest.update(metadata.version("seeding").encode())
-    except metadata.PackageNotFoundError:
-        digest.update(b"(not installed)")
-    for package in (seeding, factories):
-        root = Path(str(package.__file__)).parent
-        for path in sorted(root.rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.digest()
-
-
-def schema_files(paths: Iterable[str | Path], *, source: str = "the caller") -> tuple[Path, ...]:
-    """Return the SQL files a schema setting names, in the order they run.
-
-    Each path is a ``.sql`` file, or a folder whose ``*.sql`` files run in name order (a
-    folder of migrations, such as ``supabase/migrations``).
-
-    Raises:
-        ConfigurationError: When a path is missing, or a folder holds no ``.sql`` file.
-
-    """
-    files: list[Path] = []
-    for given in paths:
-        path = Path(given).expanduser()
-        if path.is_dir():
-            found = sorted(p for p in path.glob("*.sql") if p.is_file())
-            if not found:
-                raise ConfigurationError(
-                    f"the schema folder {path} (from {source}) holds no .sql file; give a "
-                    "schema file, or the folder of your migrations"
-                )
-            files.extend(p.resolve() for p in found)
-        elif path.is_file():
-            files.append(path.resolve())
-        else:
-            raise ConfigurationError(
-                f"no such schema file or folder: {path} (from {source}); give a .sql file "
-                "(a schema dump) or a folder of .sql files (your migrations), or remove it"
-            )
-    return tuple(files)
-
-
-@dataclass(frozen=True)
-class TemplateKey:
-    """What names a kept template: its slot, and the key over everything that decides its rows.
-
-    Attributes:
-        slot: The scenario file, seed, scale, schema files and database user asked for: one
-            kept template per slot; another key in the same slot is stale.
-        key: A SHA-256 over the package (version and code), the bytes of the scenario file and
-            of every file it extends, the schema files' bytes (or the tool's own schema), the
-            seed, the scale and the seeded users' password.
-        files: The scenario's files, itself last.
-
-    """
-
-    slot: str
-    key: str
-    files: tuple[Path, ...]
-
-
-def template_key(
-    name_or_path: str,
-    *,
-    seed: int | None,
-    scale: float,
-    schema: Sequence[Path],
-    user: str,
-    schema_setting: Sequence[Path] | None = None,
-) -> TemplateKey:
-    """Return the slot and key of a scenario's template (reads the files, builds nothing).
-
-    Args:
-        name_or_path: A shipped scenario's name, or a path to a scenario file.
-        seed: The run's seed (None: the scenario's).
-        scale: Multiplies the scenario's step counts.
-        schema: The schema's SQL files, in the order they run (empty: the tool's tables).
-        user: The database user (a template is copied by its owner).
-        schema_setting: The files and folders the setting names (default: ``schema``): the
-            slot's, so that a migration added to a folder replaces the folder's template.
-
-    Raises:
-        ScenarioError: When the scenario cannot be found or read.
-        ConfigurationError: When the seeded users' password is refused.
-
-    """
-    from seeding.db import auth
-    from seeding.scenario.files import load
-
-    scenario, _ = load(name_or_path)
-    files = tuple(path for _, path, _ in scenario.chain)
-    setting = schema if schema_setting is None else schema_setting
-    slot = json.dumps(
-        [str(scenario.path), seed, scale, [str(path) for path in setting], user]
-    )
-    digest = hashlib.sha256()
-
-    def part(label: str, data: bytes) -> None:
-        digest.update(label.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
-
-    part("format", _KEY_FORMAT)
-    part("code", _code_digest())
-    part("slot", slot.encode())
-    for path in files:
-        part("scenario", path.read_bytes())
-    for path in schema:
-        part("schema", str(path).encode() + b"\0" + path.read_bytes())
-    if not schema:
-        part("schema", b"the tool's own tables")
-    part("seed", repr(seed).encode())
-    part("scale", repr(float(scale)).encode())
-    part("password", auth.user_password().encode())
-    return TemplateKey(
-        slot=hashlib.sha256(slot.encode()).hexdigest(), key=digest.hexdigest(), files=files
-    )
-
-
-_PSQL_RESTRICT: Final = re.compile(r"^\\(?:un)?restrict\b.*$", re.MULTILINE)
-_CREATES_PUBLIC: Final = re.compile(r'^CREATE SCHEMA "?public"?;', re.MULTILINE | re.IGNORECASE)
-
-
-def apply_schema(url: str, files: Sequence[Path], *, source: str = "the caller") -> None:
-    """Run each SQL file into the database at ``url``: each file all or nothing, in order.
-
-    Raises:
-        ConfigurationError: When a statement fails; the message names the file and its line.
-
-    """
-    import psycopg
-
-    for path in files:
-        # pg_dump (15.14, 16.10, 17.6 and later) brackets a dump in psql's \restrict and
-        # \unrestrict, which are not SQL; blanked, the lines keep their numbers.
-        text = _PSQL_RESTRICT.sub("", path.read_text(encoding="utf-8"))
-        try:
-            with psycopg.connect(url, autocommit=True, connect_timeout=10) as connection:
-                if _CREATES_PUBLIC.search(text):
-                    # A dump of schema public (pg_dump --schema=public) creates the schema a
-                    # new database has: it goes first while empty (else the file's CREATE fails).
-                    with contextlib.suppress(psycopg.errors.DependentObjectsStillExist):
-                        connection.execute("DROP SCHEMA IF EXISTS public")
-                # One simple query: the server runs the file as one implicit transaction (a
-                # file's own BEGIN/COMMIT still works); without parameters, no % is a placeholder.
-                connection.execute(text.encode())
-        except psycopg.Error as error:
-            position = getattr(error.diag, "statement_position", None)
-            line = text[: int(position) - 1].count("\n") + 1 if position else None
-            at = f"{path}:{line}" if line else str(path)
-            failing = text.splitlines()[line - 1].lstrip() if line else ""
-            hint = (
-                "; psql's meta-commands (lines starting with a backslash) are not SQL: remove them"
-                if failing.startswith("\\") else ""
-            )
-            raise ConfigurationError(
-                f"{at}: {_first_line(error)}{hint}; fix the schema file, or the schema setting "
-                f"({source}); each file runs all or nothing, in order"
-            ) from None
-
-
-@dataclass
-class _Connections:
-    engine: sa.Engine | None = None
-    session: Session | None = None
-
-
-@dataclass(frozen=True)
-class ScenarioDatabase:
-    """A database of one test's own, holding a scenario; dropped after the test.
-
-    Attributes:
-        scenario: The scenario's name.
-        seed: The seed it was built with.
-        name: The database's name (``seed_test_<hex>``).
-        url: A libpq URL (``postgresql://``) of the database, for psycopg, psql or any
-            libpq client; SQLAlchemy users take :attr:`engine`, or
-            ``seeding.normalize_url(url)`` for a ``postgresql+psycopg://`` URL.
-        refs: The scenario's named rows: a uuid each, or a list of uuids for a group.
-
-    """
-
-    scenario: str
-    seed: int
-    name: str
-    url: str
-    refs: Mapping[str, uuid.UUID | list[uuid.UUID]] = field(repr=False)
-    _connections: _Connections = field(default_factory=_Connections, repr=False, compare=False)
-
-    @property
-    def engine(self) -> sa.Engine:
-        """An SQLAlchemy engine on the database (psycopg 3), disposed after the test."""
-        if self._connections.engine is None:
-            import sqlalchemy as sa
-
-            self._connections.engine = sa.create_engine(normalize_url(self.url))
-        return self._connections.engine
-
-    @property
-    def session(self) -> Session:
-        """An SQLAlchemy session on the database, opened on first use, closed after the test.
-
-        Its commits are real: they stay in this database, which no other test sees.
-        ``with factories.bind(db.session):`` makes the factories' ``create()`` write here.
-        """
-        if self._connections.session is None:
-            from sqlalchemy.orm import Session
-
-            self._connections.session = Session(self.engine)
-        return self._connections.session
-
-    def ref(self, name: str) -> uuid.UUID | list[uuid.UUID]:
-        """Return the id of the scenario's row named ``name`` (a list for a group of rows).
-
-        Raises:
-            ScenarioError: When the scenario names no row so; the message lists the names.
-
-        """
-        __tracebackhide__ = True  # pytest shows the test's line, not this one
-        try:
-            return self.refs[name]
-        except KeyError:
-            known = ", ".join(sorted(self.refs)) or "(none)"
-            raise ScenarioError(
-                f"scenario {self.scenario!r} has no ref {name!r}; its refs: {known}"
-            ) from None
-
-    def customers(self) -> list[Person]:
-        """Return the seeded customers (Supabase users), by email.
-
-        Each :class:`~seeding.testing.personas.Person` has the auth user's ``id`` (what
-        ``auth.uid()`` returns for them), ``email`` and ``name``; pass one to :meth:`as_user`.
-
-        Raises:
-            SchemaError: When the database is not shaped like the app's Supabase one.
-
-        """
-        __tracebackhide__ = True
-        return self._people("customer", "db.customers()")
-
-    def mechanics(self) -> list[Person]:
-        """Return the seeded mechanics (Supabase users), by email; ``mechanic_id`` is theirs.
-
-        Raises:
-            SchemaError: When the database is not shaped like the app's Supabase one.
-
-        """
-        __tracebackhide__ = True
-        return self._people("mechanic", "db.mechanics()")
-
-    def _people(self, role: str, where: str) -> list[Person]:
-        from seeding.testing.personas import driver_of, people, require_supabase
-
-        with self.engine.connect() as connection:
-            driver = driver_of(connection)
-            require_supabase(driver, [], where=where, database=self.name)
-            found = people(driver, role)
-            connection.rollback()
-        return found
-
-    def person(self, who: Person | uuid.UUID | str) -> Person:
-        """Return the seeded user ``who`` names (as :meth:`as_user` takes it).
-
-        Raises:
-            SchemaError: When the database is not shaped like the app's Supabase one.
-            ScenarioError: When no seeded user is ``who``; the message says how to name one.
-
-        """
-        __tracebackhide__ = True
-        from seeding.testing.personas import driver_of, find_person, require_supabase
-
-        where = f"db.person({str(who)!r})"
-        with self.engine.connect() as connection:
-            driver = driver_of(connection)
-            require_supabase(driver, [], where=where, database=self.name)
-            found = find_person(driver, who, self.refs, where=where, scenario=self.scenario)
-            connection.rollback()
-        return found
-
-    def as_user(
-        self,
-        who: Person | uuid.UUID | str,
-        *,
-        commit: bool = False,
-        claims: Mapping[str, Any] | None = None,
-    ) -> AbstractContextManager[Persona]:
-        """Run a block as a seeded user, signed in, the way the app's REST API runs a request.
-
-        ``with db.as_user("ana@example.com") as ana:`` runs ``ana.execute(...)`` (psycopg)
-        and ``ana.session`` (SQLAlchemy) as the role ``authenticated`` with the user's JWT
-        claims in ``request.jwt.claims``, so ``auth.uid()`` is the user and the RLS policies
-        apply. The block is one transaction; the role and the claims end with it.
-
-        Args:
-            who: A :class:`~seeding.testing.personas.Person` (:meth:`customers`, :meth:`mechanics`),
-                an email, the name of a scenario's ref that is a customer or a mechanic, or
-                an auth user's id (a mechanic's ``mechanics.id`` too).
-            commit: Keep what the block wrote (default: rolled back when it ends).
-            claims: Claims to add or change (``{"app_metadata": {...}}``).
-
-        Raises:
-            SchemaError: When the database is not shaped like the app's Supabase one.
-            ScenarioError: When no seeded user is ``who``; the message says how to name one.
-            ConfigurationError: When the database user may not act as ``authenticated``.
-
-        """
-        from seeding.testing.personas import signed_in
-
-        return signed_in(
-            self.engine, who, refs=self.refs, scenario=self.scenario, database=self.name,
-            where=f"db.as_user({str(who)!r})", commit=commit, claims=claims,
-        )
-
-    def as_anon(
-        self, *, commit: bool = False, claims: Mapping[str, Any] | None = None
-    ) -> AbstractContextManager[Persona]:
-        """Run a block as the app's API runs a request without a user (role ``anon``).
-
-        As :meth:`as_user`; ``auth.uid()`` is NULL.
-
-        Raises:
-            SchemaError: When the database is not shaped like the app's Supabase one.
-            ConfigurationError: When the database user may not act as ``anon``.
-
-        """
-        from seeding.testing.personas import signed_in
-
-        return signed_in(
-            self.engine, None, refs=self.refs, scenario=self.scenario, database=self.name,
-            where="db.as_anon()", commit=commit, claims=claims,
-        )
-
-    def close(self) -> None:
-        """Close the session and the engine (the database stays until it is dropped)."""
-        if self._connections.session is not None:
-            self._connections.session.close()
-            self._connections.session = None
-        if self._connections.engine is not None:
-            self._connections.engine.dispose()
-            self._connections.engine = None
 
 
 @dataclass(frozen=True)
