@@ -108,6 +108,42 @@ def app_database(server: str, shape: str, *, triggers: bool) -> Iterator[str]:
         yield url
 
 
+def track_functions(url: str) -> None:
+    """Have the server time the database's PL/pgSQL functions (the app's triggers) from now on.
+
+    ``track_functions`` is a superuser's setting; set on the database, every later connection
+    (the run's) has it.
+    """
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(sql.SQL("ALTER DATABASE {} SET track_functions = 'pl'").format(
+            sql.Identifier(str(name))))
+
+
+def function_times(url: str) -> str:
+    """Return the time the run spent in each PL/pgSQL function, busiest first, and the sum.
+
+    The statistics reach ``pg_stat_user_functions`` when the run's backend ends; the bench
+    waits for them up to two seconds.
+    """
+    deadline = time.monotonic() + 2
+    with psycopg.connect(url, autocommit=True) as connection:
+        while True:
+            rows = connection.execute(
+                "SELECT funcname, calls, self_time / 1000 FROM pg_stat_user_functions "
+                "WHERE calls > 0 ORDER BY self_time DESC"
+            ).fetchall()
+            if rows or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+            connection.execute("SELECT pg_stat_clear_snapshot()")
+    total = sum(float(seconds) for _, _, seconds in rows)
+    listed = ", ".join(
+        f"{name} {calls:,} calls {float(seconds):.1f} s" for name, calls, seconds in rows
+    )
+    return f"{total:.1f} s ({listed})" if rows else ""
+
+
 def tree_resident_kb(root: int) -> int:
     """Return the resident memory (kB) of a process and all its descendants, summed."""
     total, pending = 0, [root]
@@ -275,10 +311,12 @@ def main() -> None:
             scale = max(runs)
             for label, triggers in (("app-shaped", True), ("app-shaped, its triggers off", False)):
                 with app_database(server, args.app, triggers=triggers) as app_url:
+                    track_functions(app_url)
                     seconds, peak, stdout = run_measured(seed(
                         "scenario", "load", "--db", app_url, "--scale", f"{scale:g}",
                         "--user-password", APP_PASSWORD,
                     ))
+                    functions = function_times(app_url)
                 rows = total_rows(stdout)
                 app_runs[label] = (rows, seconds, peak)
                 print(
@@ -288,6 +326,8 @@ def main() -> None:
                     f"{seconds / runs[scale][1]:.2f}× the tool's own schema",
                     flush=True,
                 )
+                if functions:
+                    print(f"  of which in the app's trigger functions: {functions}", flush=True)
 
         requests, bare, bare_pk = bare_copy(url)
         print(
