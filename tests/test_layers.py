@@ -87,6 +87,6 @@ def test_every_module_imports_only_its_layer_or_below() -> None:
 def test_the_layers_are_the_folders() -> None:
     """Every module of seeding sits in a layer, and the flat top holds only the commands."""
     top = sorted(p.stem for p in (ROOT / "seeding").glob("*.py") if p.stem != "__init__")
-    assert top == ["_moved", "callbacks", "doctor", "errors", "export", "pytest_plugin", "runner"]
+    assert top == ["_moved", "callbacks", "errors", "export", "pytest_plugin", "runner"]
     for name in _graph():
         _layer(name)
