@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from seeding import doctor, reset, runner
-from seeding.scenario import files, plan
+from seeding.scenario import files, steps
 from seeding.scenario.kinds import KINDS, NAMES
 
 #: Traits a row needs for a relation to apply to it (an unassigned request has no mechanic,
@@ -46,10 +46,10 @@ def test_every_declared_relation_is_resolved(
 
 def test_the_engine_s_views_derive_from_the_registry() -> None:
     assert files.FACTORY_NAMES == NAMES
-    assert set(plan.FACTORIES) == set(KINDS)
+    assert set(steps.FACTORIES) == set(KINDS)
     for name, kind in KINDS.items():
-        assert plan.RELATIONS[name] == {r.name: r.kind for r in kind.relations}
-        assert plan.FACTORIES[name]._meta.model is kind.model
+        assert steps.RELATIONS[name] == {r.name: r.kind for r in kind.relations}
+        assert steps.FACTORIES[name]._meta.model is kind.model
     declared = {(k.table, r.column) for k in KINDS.values() for r in k.undeclared_references}
     assert {(r.table, r.column) for r in reset.UNDECLARED_REFERENCES} == declared
     assert {(n.table, n.column) for n in doctor.UNDECLARED_FOREIGN_KEYS} <= declared

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seeding.cli import app
-from seeding.scenario import plan
+from seeding.scenario import steps
 from seeding.scenario.kinds import KINDS
 from seeding.scenario.reference import HEADER, fields, kinds_reference, trait_notes
 
@@ -55,7 +55,7 @@ def test_every_relation_trait_and_field_appears(name: str) -> None:
     kind, text = KINDS[name], section(name)
     for relation in kind.relations:
         assert f"- `{relation.name}` → {relation.kind}\n" in text
-    traits, _ = plan.factory_names(name)
+    traits, _ = steps.factory_names(name)
     for trait in traits:
         assert f"- `{trait}`" in text
     for field in fields(kind):
@@ -73,11 +73,11 @@ def test_every_relation_trait_and_field_appears(name: str) -> None:
 @pytest.mark.parametrize("name", list(KINDS))
 def test_fields_leave_out_what_a_scenario_cannot_set(name: str) -> None:
     kind = KINDS[name]
-    traits, accepted = plan.factory_names(name)
+    traits, accepted = steps.factory_names(name)
     listed = set(fields(kind))
     assert listed <= accepted
-    assert not listed & (traits | set(kind.relation_names) | plan.INTERNAL_PARAMS[kind.name])
-    assert set(plan.model_columns(name)) <= listed
+    assert not listed & (traits | set(kind.relation_names) | steps.INTERNAL_PARAMS[kind.name])
+    assert set(steps.model_columns(name)) <= listed
 
 
 def test_trait_notes_read_the_docstrings_traits_section() -> None:

@@ -5,33 +5,26 @@ here, before anything is built or written, and each mix is resolved to exact quo
 is a plain, immutable value: printing it shows what a run will make.
 """
 
+
 from __future__ import annotations
 
-import difflib
-import functools
 import hashlib
 import math
 import os
 import random
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import factory
-import pydantic
-import sqlalchemy as sa
 import yaml
 
 import factories
-from factories.base import internal_params, scenario_params
 from seeding.domain.quotas import resolve_mix
 from seeding.errors import ConfigurationError, ScenarioError
 from seeding.scenario import targets
 from seeding.scenario.files import (
-    FACTORY_NAMES,
     CreateStep,
     Pick,
     Scenario,
@@ -41,45 +34,25 @@ from seeding.scenario.files import (
     display,
     error_at,
 )
-from seeding.scenario.kinds import KINDS
-
-# Views of the registry of kinds (seeding.scenario.kinds), by scenario name.
-FACTORIES: dict[str, type[factory.Factory[Any]]] = {n: k.factory for n, k in KINDS.items()}
-#: The relations each factory takes as objects, and the kind of row each one is.
-RELATIONS: dict[str, dict[str, str]] = {n: k.relation_names for n, k in KINDS.items()}
-#: Fields whose values come from a closed vocabulary, per factory.
-VOCABULARY: dict[str, dict[str, tuple[Any, ...]]] = {
-    n: dict(k.vocabularies) for n, k in KINDS.items()
-}
-#: Columns the tables' CHECK constraints hold to a range (inclusive).
-RANGES: dict[str, dict[str, tuple[int, int]]] = {n: dict(k.ranges) for n, k in KINDS.items()}
-
-#: The types of each kind's factory parameters (not columns) a scenario may set: declared on
-#: the factories (``_scenario_params``).
-PARAM_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
-    n: scenario_params(k.factory) for n, k in KINDS.items()
-}
-
-#: Each kind's factory parameters that the factory works out itself (objects, not values).
-INTERNAL_PARAMS: dict[str, frozenset[str]] = {
-    n: internal_params(k.factory) for n, k in KINDS.items()
-}
-
-#: Scenario-friendly names of factory parameters.
-ALIASES: dict[str, dict[str, str]] = {n: dict(k.aliases) for n, k in KINDS.items()}
-
-#: Keys a ``where`` filter accepts beyond the model's columns.
-DERIVED_FILTERS: dict[str, tuple[str, ...]] = {
-    n: tuple(k.derived_filters) for n, k in KINDS.items()
-}
+from seeding.scenario.steps import (
+    ALIASES,
+    RELATIONS,
+    TIME_RANGE,
+    Checker,
+    closest,
+    factories_model_columns,
+    factory_names,
+    in_time_range,
+    shown_value,
+)
 
 #: The most rows a run builds in memory (a tiled run: its tile), unless SEED_MAX_ROWS says.
 DEFAULT_MAX_ROWS = 5_000_000
+
+
 MAX_ROWS_ENV = "SEED_MAX_ROWS"
-#: Scenario times fall in [EARLIEST, LATEST): the factories' time arithmetic (a year before
-#: the window, hours after now) stays inside Python's and PostgreSQL's ranges.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 #: A run's seed is stored in ``seeding.runs.seed``, a bigint.
 SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
 
@@ -184,312 +157,6 @@ def step_seed(seed: int, scenario: str, index: int) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def factory_names(name: str) -> tuple[set[str], set[str]]:
-    """Return (traits, other accepted keyword names) of a factory."""
-    cls = FACTORIES[name]
-    params = cls._meta.parameters
-    traits = {key for key, value in params.items() if isinstance(value, factory.Trait)}
-    accepted = (set(cls._meta.declarations) | set(params)) - traits
-    accepted |= set(ALIASES.get(name, {}))
-    return traits, accepted
-
-
-def _closest(word: str, options: set[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, sorted(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _shown(value: Any) -> str:
-    """Return a value as an error message shows it (short)."""
-    text = value.isoformat() if isinstance(value, date) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-@functools.cache
-def model_columns(kind: str) -> dict[str, sa.Column[Any]]:
-    """Return a factory's model columns by attribute name."""
-    model = FACTORIES[kind]._meta.model
-    return {
-        prop.key: cast("sa.Column[Any]", prop.columns[0])
-        for prop in sa.inspect(model).column_attrs
-    }
-
-
-def factories_model_columns(kind: str) -> list[str]:
-    """Return the attribute names of a factory's model columns."""
-    return list(model_columns(kind))
-
-
-_TIME_RANGE = f"between {EARLIEST.date()} and {LATEST.year - 1}-12-31"
-
-
-def _in_time_range(value: date) -> bool:
-    if isinstance(value, datetime):
-        return value.tzinfo is not None and EARLIEST <= value < LATEST
-    return EARLIEST.date() <= value < LATEST.date()
-
-
-def _json_like(value: Any) -> bool:
-    if value is None or isinstance(value, bool | int):
-        return True
-    if isinstance(value, str):
-        return "\x00" not in value
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, list):
-        return all(_json_like(item) for item in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _json_like(v) for k, v in value.items())
-    return False
-
-
-def column_value(column: sa.Column[Any], value: Any) -> Any:
-    """Return ``value`` as ``column`` holds it (the text of a uuid as a UUID).
-
-    Raises:
-        ValueError: Saying what the column needs, when the value does not fit it.
-
-    """
-    kind = column.type
-    if value is None:
-        if not column.nullable:
-            raise ValueError("needs a value, not null")
-        return None
-    if isinstance(kind, sa.Boolean):
-        if not isinstance(value, bool):
-            raise ValueError("needs true or false")
-    elif isinstance(kind, sa.Integer):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("needs a whole number")
-        bits = (
-            64 if isinstance(kind, sa.BigInteger)
-            else 16 if isinstance(kind, sa.SmallInteger) else 32
-        )
-        if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
-            raise ValueError(f"is beyond the column's range (a {bits}-bit integer)")
-    elif isinstance(kind, sa.Numeric):  # Double too
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError("needs a number")
-        try:
-            magnitude = abs(float(value))
-        except OverflowError:
-            raise ValueError("is too large a number") from None
-        if not isinstance(kind, sa.Float) and kind.precision is not None:
-            limit = 10 ** (kind.precision - (kind.scale or 0))
-            if not magnitude < limit:
-                raise ValueError(f"must be a number below {limit:,} (numeric({kind.precision}, "
-                                 f"{kind.scale or 0}))")
-    elif isinstance(kind, sa.DateTime):
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ValueError("needs a time with its offset, e.g. 2025-11-06T14:05:57-05:00")
-        if not _in_time_range(value):
-            raise ValueError(f"must fall {_TIME_RANGE}")
-    elif isinstance(kind, sa.Date):
-        if isinstance(value, datetime) or not isinstance(value, date):
-            raise ValueError("needs a date, e.g. 2026-05-01")
-        if not _in_time_range(value):
-            raise ValueError(f"must fall {_TIME_RANGE}")
-    elif isinstance(kind, sa.Uuid):
-        if isinstance(value, str):
-            try:
-                return uuid.UUID(value)
-            except ValueError:
-                pass
-        if not isinstance(value, uuid.UUID):
-            raise ValueError("needs a uuid, e.g. 29026e3d-5c1f-4c4e-9d0e-6d3f2b8a7c10")
-    elif isinstance(kind, sa.ARRAY):
-        if not isinstance(value, list) or not all(
-            isinstance(item, str) and "\x00" not in item for item in value
-        ):
-            raise ValueError("needs a list of texts, e.g. [brakes, tires]")
-    elif isinstance(kind, sa.JSON):
-        if not _json_like(value):
-            raise ValueError(
-                "needs JSON: numbers, texts, true/false, null, lists and mappings with text keys"
-            )
-    elif isinstance(kind, sa.String):
-        if not isinstance(value, str):
-            hint = " (quote it to make it one)" if isinstance(value, int | float | date) else ""
-            raise ValueError(f"needs a text{hint}")
-        if "\x00" in value:
-            raise ValueError("cannot hold a NUL character")
-    return value
-
-
-def _param_value(kind: str, name: str, value: Any) -> Any:
-    """Check a factory parameter's value (a parameter that is not a column).
-
-    Raises:
-        ValueError: Saying what the parameter needs.
-
-    """
-    types = PARAM_TYPES[kind].get(name)
-    if types is None or value is None:
-        return value
-    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-        needs = {str: "a text", bool: "true or false", int: "a number", datetime: "a time"}
-        raise ValueError(f"needs {needs[types[0]]}")
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("cannot hold a NUL character")
-    if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
-        raise ValueError("needs a non-negative number")
-    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= 10**6:
-        raise ValueError("needs a number between 0 and 1,000,000")
-    if isinstance(value, datetime) and value.tzinfo is None:
-        raise ValueError("needs a time with its offset, e.g. 2025-11-06T14:05:57-05:00")
-    if isinstance(value, datetime) and not _in_time_range(value):
-        raise ValueError(f"must fall {_TIME_RANGE}")
-    return value
-
-
-class _Checker:
-    """Checks the names and values in one scenario file; errors carry file and line."""
-
-    def __init__(self, path: Path, node: yaml.Node, refs: dict[str, str]) -> None:
-        self.path = path
-        self.node = node
-        self.refs = refs  # ref name → factory name, from earlier steps and ancestors
-
-    def fail(self, loc: list[str | int], where: str, message: str) -> ScenarioError:
-        return error_at(self.path, _node_at(self.node, loc), where, message)
-
-    def place(self, loc: list[str | int], where: str) -> str:
-        """Return ``file:line: where``, how build errors name a step."""
-        node = _node_at(self.node, loc)
-        line = f":{node.start_mark.line + 1}" if node is not None else ""
-        return f"{display(self.path)}{line}: {where}"
-
-    def factory(self, name: str, loc: list[str | int], where: str) -> str:
-        if name not in FACTORIES:
-            raise self.fail(
-                loc, where, f"unknown factory {name!r}{_closest(name, FACTORY_NAMES)}; "
-                f"expected one of {', '.join(FACTORY_NAMES)}"
-            )
-        return name
-
-    def traits(self, kind: str, traits: tuple[str, ...], loc: list[str | int], where: str) -> None:
-        known, _ = factory_names(kind)
-        for i, trait in enumerate(traits):
-            if trait not in known:
-                raise self.fail(
-                    [*loc, i], f"{where}[{i}]",
-                    f"unknown trait {trait!r} of {kind}{_closest(trait, known)}; "
-                    f"expected one of {', '.join(sorted(known))}",
-                )
-
-    def field_name(self, kind: str, key: str, loc: list[str | int], where: str) -> str:
-        """Check a field's name; return the factory's keyword for it."""
-        _, accepted = factory_names(kind)
-        if key not in accepted or key in RELATIONS[kind]:
-            hint = "; relations go under `with:`" if key in RELATIONS[kind] else ""
-            raise self.fail(
-                loc, where, f"unknown field {key!r} of {kind}{_closest(key, accepted)}{hint}"
-            )
-        if key in INTERNAL_PARAMS[kind]:
-            raise self.fail(
-                loc, where, f"{key!r} is worked out by the {kind} factory and cannot be set"
-            )
-        return ALIASES.get(kind, {}).get(key, key)
-
-    def fields(
-        self, kind: str, values: Mapping[str, Any], loc: list[str | int], where: str
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in values.items():
-            name = self.field_name(kind, key, [*loc, key], f"{where}.{key}")
-            out[name] = self.value(kind, key, value, [*loc, key], f"{where}.{key}")
-        return out
-
-    def value(self, kind: str, key: str, value: Any, loc: list[str | int], where: str) -> Any:
-        """Check one value of a field; return it as the row holds it."""
-        name = ALIASES.get(kind, {}).get(key, key)
-        vocabulary = VOCABULARY.get(kind, {}).get(name)
-        if vocabulary is not None and value is not None and value not in vocabulary:
-            raise self.fail(
-                loc, where,
-                f"unknown value {_shown(value)}"
-                f"{_closest(str(value), tuple(map(str, vocabulary)))}; "
-                f"expected one of {', '.join(map(str, vocabulary))}",
-            )
-        column = model_columns(kind).get(name)
-        try:
-            value = (column_value(column, value) if column is not None
-                     else _param_value(kind, name, value))
-        except ValueError as error:
-            raise self.fail(loc, where, f"{name} {error}; found {_shown(value)}") from None
-        bounds = RANGES.get(kind, {}).get(name)
-        if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
-            raise self.fail(
-                loc, where, f"{name} must be between {bounds[0]} and {bounds[1]}; found {value!r}"
-            )
-        return value
-
-    def ref(self, name: str, loc: list[str | int], where: str, kind: str | None = None) -> None:
-        if name not in self.refs:
-            known = set(self.refs)
-            raise self.fail(
-                loc, where,
-                f"unknown ref {name!r}{_closest(name, known)}; refs are named by an earlier "
-                f"step's `ref:` (known: {', '.join(sorted(known)) or 'none'})",
-            )
-        if kind is not None and self.refs[name] != kind:
-            raise self.fail(
-                loc, where, f"ref {name!r} names {self.refs[name]} rows, not {kind} rows"
-            )
-
-    def relation(
-        self, kind: str, name: str, value: Any, loc: list[str | int], where: str
-    ) -> str | Pick | None:
-        """Check a relation (a ref, a pick, or none); return it as the build takes it."""
-        relations = RELATIONS[kind]
-        if name not in relations:
-            raise self.fail(
-                loc, where, f"{kind} has no relation {name!r}{_closest(name, set(relations))}; "
-                f"expected one of {', '.join(relations) or 'none'}",
-            )
-        target = relations[name]
-        if value is None:
-            return None
-        if isinstance(value, dict):
-            try:
-                value = Pick.model_validate(value)
-            except pydantic.ValidationError as error:
-                first = error.errors()[0]
-                at = ".".join(str(part) for part in first["loc"])
-                raise self.fail(
-                    loc, where, f"a pick's {at or 'value'}: {first['msg'][:1].lower()}"
-                    f"{first['msg'][1:]}; a pick is {{any: {target}}} or {{ref: GROUP}}, "
-                    "with `where:`",
-                ) from None
-        if isinstance(value, str):
-            self.ref(value, loc, where, target)
-            return value
-        if not isinstance(value, Pick):
-            raise self.fail(
-                loc, where,
-                f"a relation is a ref's name, a pick ({{any: {target}}} or {{ref: GROUP}}, with "
-                f"`where:`) or null; found {_shown(value)}",
-            )
-        if (value.any is None) == (value.ref is None):
-            raise self.fail(
-                loc, where, "a pick needs exactly one of `any: <factory>` or `ref: <group>`"
-            )
-        if value.any is not None and value.any != target:
-            raise self.fail(
-                [*loc, "any"], f"{where}.any", f"{name} must be a {target}, not {value.any!r}"
-            )
-        if value.ref is not None:
-            self.ref(value.ref, [*loc, "ref"], f"{where}.ref", target)
-        columns = set(factories_model_columns(target)) | set(DERIVED_FILTERS.get(target, ()))
-        for key in value.where:
-            if key not in columns:
-                raise self.fail(
-                    [*loc, "where", key], f"{where}.where.{key}",
-                    f"unknown field {key!r} of {target}{_closest(key, columns)}",
-                )
-        return value
-
-
 @dataclass
 class _Budget:
     """The rows a plan may build in memory, and how many its steps take so far."""
@@ -500,7 +167,7 @@ class _Budget:
     used: int = 0
 
     def take(
-        self, rows: int | None, checker: _Checker, loc: list[str | int], where: str, what: str
+        self, rows: int | None, checker: Checker, loc: list[str | int], where: str, what: str
     ) -> None:
         """Count a step's rows; ``None`` is more than can be counted.
 
@@ -549,7 +216,7 @@ def _scaled(count: int, factor: float) -> int | None:
 
 
 def _create_plan(
-    checker: _Checker,
+    checker: Checker,
     scenario: str,
     index: int,
     step: CreateStep,
@@ -617,7 +284,7 @@ def _create_plan(
                 if value != "none" and value not in traits_known:
                     raise checker.fail(
                         value_loc, f"{dim_where}.{value}",
-                        f"unknown trait {value!r} of {kind}{_closest(value, traits_known)}; "
+                        f"unknown trait {value!r} of {kind}{closest(value, traits_known)}; "
                         f"expected one of {', '.join(sorted(traits_known))}, or none",
                     )
                 as_held[value] = value
@@ -649,7 +316,7 @@ def _create_plan(
         if not isinstance(name, str) or not name:
             raise checker.fail(
                 [*loc, "each", "ref", i], f"{where}.each.ref[{i}]",
-                f"a ref is a name (a text); found {_shown(name)}",
+                f"a ref is a name (a text); found {shown_value(name)}",
             )
     each_fields: dict[str, list[Any]] = {}
     for key, values in step.each.items():
@@ -688,7 +355,7 @@ def _create_plan(
     )
 
 
-def _update_plan(checker: _Checker, scenario: str, index: int, step: UpdateStep) -> UpdatePlan:
+def _update_plan(checker: Checker, scenario: str, index: int, step: UpdateStep) -> UpdatePlan:
     loc: list[str | int] = ["steps", index]
     where = f"steps[{index}]"
     refs = (step.update,) if isinstance(step.update, str) else tuple(step.update)
@@ -710,7 +377,7 @@ def _update_plan(checker: _Checker, scenario: str, index: int, step: UpdateStep)
         if key not in columns:
             raise checker.fail(
                 [*loc, "set" if key in step.set else "regenerate"], f"{where}",
-                f"unknown column {key!r} of {kind}{_closest(key, columns)}",
+                f"unknown column {key!r} of {kind}{closest(key, columns)}",
             )
         if key == "id" or key.endswith("_id"):
             raise checker.fail(
@@ -738,7 +405,7 @@ class _ClockUsed:
     origin: str
 
     def check_window(
-        self, checker: _Checker, window: Window, loc: list[str | int], where: str
+        self, checker: Checker, window: Window, loc: list[str | int], where: str
     ) -> None:
         """Refuse a window out of the time range, or not ending at or before now.
 
@@ -747,9 +414,9 @@ class _ClockUsed:
 
         """
         for instant in (window.start, window.end):
-            if not _in_time_range(instant):
+            if not in_time_range(instant):
                 raise checker.fail(
-                    loc, where, f"times must fall {_TIME_RANGE}; found {instant.isoformat()}"
+                    loc, where, f"times must fall {TIME_RANGE}; found {instant.isoformat()}"
                 )
         if not window.start <= window.end <= self.now:
             raise checker.fail(
@@ -770,11 +437,11 @@ def _clock(scenario: Scenario, nodes: Mapping[Path, yaml.Node]) -> _ClockUsed:
     for _, path, spec in reversed(scenario.chain):
         if spec.clock is None:
             continue
-        checker = _Checker(path, nodes[path], {})
-        if not _in_time_range(spec.clock.now):
+        checker = Checker(path, nodes[path], {})
+        if not in_time_range(spec.clock.now):
             raise checker.fail(
                 ["clock", "now"], "clock.now",
-                f"times must fall {_TIME_RANGE}; found {spec.clock.now.isoformat()}",
+                f"times must fall {TIME_RANGE}; found {spec.clock.now.isoformat()}",
             )
         line = _node_at(nodes[path], ["clock", "now"])
         at = f":{line.start_mark.line + 1}" if line is not None else ""
@@ -797,13 +464,13 @@ def _run_seed(scenario: Scenario, nodes: Mapping[Path, yaml.Node], seed: int | N
     fits = f"a seed is stored as a bigint, from {SEED_MIN:,} to {SEED_MAX:,}"
     if seed is not None:
         if not SEED_MIN <= seed <= SEED_MAX:
-            raise ScenarioError(f"--seed {_shown(seed)} is out of range; {fits}")
+            raise ScenarioError(f"--seed {shown_value(seed)} is out of range; {fits}")
         return seed
     if not SEED_MIN <= scenario.seed <= SEED_MAX:
         path = scenario.path
         raise error_at(
             path, _node_at(nodes[path], ["seed"]), "seed",
-            f"{_shown(scenario.seed)} is out of range; {fits}",
+            f"{shown_value(scenario.seed)} is out of range; {fits}",
         )
     return scenario.seed
 
@@ -859,7 +526,7 @@ def make_plan(
     refs: dict[str, str] = {}
     steps: list[CreatePlan | UpdatePlan] = []
     for name, path, spec in scenario.chain:
-        checker = _Checker(path, nodes[path], refs)
+        checker = Checker(path, nodes[path], refs)
         for index, step in enumerate(spec.steps):
             if isinstance(step, CreateStep):
                 plan = _create_plan(checker, name, index, step, run_seed, scale, budget, clock)

@@ -14,7 +14,7 @@ from typing import Final
 
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
-from seeding.scenario import plan
+from seeding.scenario import steps
 from seeding.scenario.kinds import KINDS, Kind
 
 #: The first line of the page (``docs/kinds.md`` equals the output, this line included).
@@ -62,10 +62,10 @@ def _markdown(text: str) -> str:
 
 
 def _type(kind: Kind, name: str) -> str:
-    column = plan.model_columns(kind.name).get(name)
+    column = steps.model_columns(kind.name).get(name)
     if column is not None:
         return str(column.type.compile(dialect=_DIALECT)).lower()
-    types = plan.PARAM_TYPES[kind.name].get(name, (object,))
+    types = steps.PARAM_TYPES[kind.name].get(name, (object,))
     if float in types:  # an integer is a number too
         types = tuple(t for t in types if t is not int)
     return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
@@ -87,9 +87,9 @@ def fields(kind: Kind) -> list[str]:
     A field is a name the factory accepts that is not a trait, a relation, an alias or a
     parameter the factory works out itself.
     """
-    _, accepted = plan.factory_names(kind.name)
-    accepted -= set(kind.relation_names) | set(kind.aliases) | plan.INTERNAL_PARAMS[kind.name]
-    columns = [name for name in plan.model_columns(kind.name) if name in accepted]
+    _, accepted = steps.factory_names(kind.name)
+    accepted -= set(kind.relation_names) | set(kind.aliases) | steps.INTERNAL_PARAMS[kind.name]
+    columns = [name for name in steps.model_columns(kind.name) if name in accepted]
     return columns + sorted(accepted - set(columns))
 
 
@@ -105,7 +105,7 @@ def _kind_section(kind: Kind) -> list[str]:
     if kind.relations:
         out.append("")
 
-    traits, _ = plan.factory_names(kind.name)
+    traits, _ = steps.factory_names(kind.name)
     note, notes = trait_notes(kind.factory)
     out += ["**Traits** (under `traits:`):" + ("" if traits else " none."), ""]
     if traits:
@@ -114,7 +114,7 @@ def _kind_section(kind: Kind) -> list[str]:
         out += [f"- `{t}`" + (f": {notes[t]}" if notes.get(t) else "") for t in sorted(traits)]
         out.append("")
 
-    columns = plan.model_columns(kind.name)
+    columns = steps.model_columns(kind.name)
     out += [
         "**Fields** (under `fields:`, `mix:` or `each:`):", "",
         "| field | type | values |", "| --- | --- | --- |",
