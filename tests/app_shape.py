@@ -2,7 +2,7 @@
 
 ``app_shape.sql`` builds the migrations' shape (with the live database's extra columns);
 :data:`LIVE_PATCH` turns it into the live staging shape where the two disagree (see
-/work/shared/app-schema.md). :func:`sign_in_check` is what Supabase's auth server checks before
+the team's shared app-schema.md). :func:`sign_in_check` is what Supabase's auth server checks before
 it lets a user sign in with email and password; :func:`as_user` runs statements the way the
 REST API runs a signed-in user's (role ``authenticated``, the JWT claims as settings).
 """

@@ -1,6 +1,6 @@
 """The app's vocabularies and rules: values its CHECKs admit, where facts live, one open session.
 
-The app's real database (``/work/shared/app-schema.md``, built by ``tests/app_shape.sql``) is
+The app's real database (the team's shared app-schema.md, built by ``tests/app_shape.sql``) is
 the authority: every value the factories write is one its CHECKs admit; a priority broadcast
 is a 'broadcast' request named in its session's metadata; a customer's profile holds the place
 in both of the app's forms; a customer has at most one open session, in every scenario, with

@@ -1,6 +1,6 @@
 """Session assignments: seeded sessions are in the mechanic queue exactly as the app reads it.
 
-The app's queue (/work/shared/app-schema.md §5): *unassigned* = assignments with no mechanic
+The app's queue (the team's shared app-schema.md §5): *unassigned* = assignments with no mechanic
 and status 'queued' whose session is pending or waiting; *mine* = a mechanic's assignments
 (offered, accepted, joined, in_progress) whose session is waiting or live.
 """

@@ -1,6 +1,6 @@
 """``seed db doctor`` on databases shaped like the app's real Supabase one, and on the tool's own.
 
-What the app allows is a fact of its schema (/work/shared/app-schema.md, built by
+What the app allows is a fact of its schema (the team's shared app-schema.md, built by
 tests/app_shape.sql); what the tool writes is derived from the model and the registry, so that
 these tests follow the vocabularies when they change.
 """

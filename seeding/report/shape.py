@@ -2,7 +2,7 @@
 
 The report's SQL (:mod:`seeding.report.build`, :mod:`seeding.domain.integrity`) is written against
 this tool's own schema (:mod:`seeding.domain.schema`). The app's real database differs from it (see
-``/work/shared/app-schema.md``): a :class:`Shape`, made from the live catalog
+the team's shared app-schema.md): a :class:`Shape`, made from the live catalog
 (:func:`seeding.db.catalog.read_catalog`), says how to read each table there, so that the same
 SQL runs on both. A table is read by its name when the database has it as the tool makes it;
 otherwise by a subquery that gives it the tool's columns:
