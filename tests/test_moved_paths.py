@@ -48,3 +48,34 @@ def test_every_moved_path_points_at_a_real_module_and_no_file_is_left_behind() -
     for old, new in MOVED.items():
         assert importlib.util.find_spec(new) is not None, new
         assert not (root / f"{old.rpartition('.')[2]}.py").exists(), old
+
+
+#: Names that moved to a new module of the same package this round: (old module, new module).
+MOVED_NAMES = {
+    ("seeding.scenario.plan", "seeding.scenario.steps"): (
+        "FACTORIES", "RELATIONS", "VOCABULARY", "RANGES", "PARAM_TYPES", "INTERNAL_PARAMS",
+        "ALIASES", "DERIVED_FILTERS", "EARLIEST", "LATEST", "factory_names", "model_columns",
+        "column_value",
+    ),
+    ("seeding.report.build", "seeding.report.metrics"): (
+        "METRIC_COLUMNS", "OPTIONAL_COLUMNS", "MECHANIC_PROFILE_FIELDS",
+        "SQL_MECHANIC_COMPLETE", "CUSTOMER_GEO_COLUMNS", "unavailable_metrics",
+    ),
+    ("seeding.db.catalog", "seeding.db.checks"): ("allowed_values",),
+    ("seeding.testing.server", "seeding.testing.templates"): (
+        "TemplateKey", "template_key", "schema_files", "apply_schema",
+    ),
+    ("seeding.testing.server", "seeding.testing.databases"): ("ScenarioDatabase",),
+    ("seeding.doctor", "seeding.doctor.check"): (
+        "diagnose", "apply_fixes", "check_database", "problems_in", "notes_in", "Diagnosis",
+    ),
+}
+
+
+@pytest.mark.parametrize(("modules", "names"), sorted(MOVED_NAMES.items()))
+def test_a_name_moved_to_a_new_module_still_imports_from_its_old_one(
+    modules: tuple[str, str], names: tuple[str, ...]
+) -> None:
+    old, new = (importlib.import_module(module) for module in modules)
+    for name in names:
+        assert getattr(old, name) is getattr(new, name), f"{modules[0]}.{name}"

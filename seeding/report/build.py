@@ -45,6 +45,13 @@ from seeding.report.figures import (
     session_stats,
     workshop_stats,
 )
+
+# What each metric reads lived here until metrics.py: still exported.
+from seeding.report.metrics import CUSTOMER_GEO_COLUMNS as CUSTOMER_GEO_COLUMNS
+from seeding.report.metrics import MECHANIC_PROFILE_FIELDS as MECHANIC_PROFILE_FIELDS
+from seeding.report.metrics import METRIC_COLUMNS as METRIC_COLUMNS
+from seeding.report.metrics import OPTIONAL_COLUMNS as OPTIONAL_COLUMNS
+from seeding.report.metrics import SQL_MECHANIC_COMPLETE as SQL_MECHANIC_COMPLETE
 from seeding.report.metrics import unavailable_metrics
 from seeding.report.model import (
     NO_ASSIGNMENTS,

@@ -46,6 +46,18 @@ from seeding.scenario.steps import (
     shown_value,
 )
 
+# The registry's views and the value checks lived here until steps.py: still exported.
+from seeding.scenario.steps import DERIVED_FILTERS as DERIVED_FILTERS
+from seeding.scenario.steps import EARLIEST as EARLIEST
+from seeding.scenario.steps import FACTORIES as FACTORIES
+from seeding.scenario.steps import INTERNAL_PARAMS as INTERNAL_PARAMS
+from seeding.scenario.steps import LATEST as LATEST
+from seeding.scenario.steps import PARAM_TYPES as PARAM_TYPES
+from seeding.scenario.steps import RANGES as RANGES
+from seeding.scenario.steps import VOCABULARY as VOCABULARY
+from seeding.scenario.steps import column_value as column_value
+from seeding.scenario.steps import model_columns as model_columns
+
 #: The most rows a run builds in memory (a tiled run: its tile), unless SEED_MAX_ROWS says.
 DEFAULT_MAX_ROWS = 5_000_000
 
