@@ -75,3 +75,9 @@ class ResetBlockedError(SeedingError):
         super().__init__(message)
         #: Every row that stands in the way, in table and id order.
         self.blockers: tuple[Blocking, ...] = tuple(blockers)
+
+
+def first_line(error: BaseException) -> str:
+    """Return the first line of an error's message (its type's name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

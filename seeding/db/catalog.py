@@ -36,7 +36,7 @@ from psycopg.rows import dict_row
 from sqlalchemy import exc as sa_exc
 
 from seeding.db.checks import allowed_values
-from seeding.errors import DatabaseError
+from seeding.errors import DatabaseError, first_line
 
 __all__ = [
     "Catalog",
@@ -601,15 +601,10 @@ def _query(
             return cursor.fetchall()
     except sa_exc.DBAPIError as error:
         raise DatabaseError(
-            f"cannot read the database's catalog: {_first_line(error.orig or error)}"
+            f"cannot read the database's catalog: {first_line(error.orig or error)}"
         ) from None
     except (sa_exc.SQLAlchemyError, psycopg.Error) as error:
-        raise DatabaseError(f"cannot read the database's catalog: {_first_line(error)}") from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+        raise DatabaseError(f"cannot read the database's catalog: {first_line(error)}") from None
 
 
 # ------------------------------------------------------------------------------------------

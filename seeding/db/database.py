@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from seeding.db import embedded, guard
 from seeding.domain.schema import Base
-from seeding.errors import ConfigurationError, DatabaseError
+from seeding.errors import ConfigurationError, DatabaseError, first_line
 
 #: The variable that names the database; ``DATABASE_URL`` is ignored on purpose.
 URL_VARIABLE = "SEED_DATABASE_URL"
@@ -258,8 +258,7 @@ def driver_message(error: BaseException) -> str | None:
     """
     if not type(error).__module__.startswith("psycopg"):
         return None
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return first_line(error)
 
 
 def missing_tables(connection: Connection) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import platformdirs
 
 from seeding.db.guard import Endpoint, socket_endpoint
-from seeding.errors import DatabaseError
+from seeding.errors import DatabaseError, first_line
 
 #: The database the tool uses on its embedded server.
 EMBEDDED_DATABASE = "seeding"
@@ -186,10 +186,9 @@ def _ensure_database(server: EmbeddedServer) -> None:
                     sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE))
                 )
     except psycopg.Error as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DatabaseError(
             f"the embedded PostgreSQL in {server.data_dir} is running but refused a connection "
-            f"on its socket ({first}); if PGSERVICE is set, unset it; else see its log "
+            f"on its socket ({first_line(error)}); if PGSERVICE is set, unset it; else see its log "
             f"{server.data_dir / 'log'}"
         ) from None
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from seeding.db.database import libpq_url, mask_password, normalize_url
-from seeding.errors import ConfigurationError, DatabaseError, SeedingError
+from seeding.errors import ConfigurationError, DatabaseError, SeedingError, first_line
 from seeding.testing.databases import ScenarioDatabase
 from seeding.testing.templates import TemplateKey, apply_schema, schema_files, template_key
 
@@ -93,10 +93,6 @@ def _fix_hint(source: str) -> str:
     )
 
 
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
 def check_server(url: str, *, source: str) -> str:
     """Return the server's URL in libpq form (``postgresql://``) once it answers.
 
@@ -115,7 +111,7 @@ def check_server(url: str, *, source: str) -> str:
         psycopg.connect(server_url, connect_timeout=10).close()
     except psycopg.Error as error:
         raise DatabaseError(
-            f"cannot connect to {mask_password(server_url)}: {_first_line(error)}; "
+            f"cannot connect to {mask_password(server_url)}: {first_line(error)}; "
             f"{_fix_hint(source)}"
         ) from None
     return server_url
@@ -285,7 +281,7 @@ class SeedServer:
                 )
             except psycopg.Error as error:
                 raise DatabaseError(
-                    f"cannot connect to {mask_password(self.url)}: {_first_line(error)}; "
+                    f"cannot connect to {mask_password(self.url)}: {first_line(error)}; "
                     f"{_fix_hint(self.source)}"
                 ) from None
             for name in self._held:  # a new connection: the templates in use are held again
@@ -328,7 +324,7 @@ class SeedServer:
         except psycopg.Error as error:
             warnings.warn(
                 f"seeding: could not look for databases left by killed test sessions on "
-                f"{mask_password(self.url)}: {_first_line(error)}",
+                f"{mask_password(self.url)}: {first_line(error)}",
                 stacklevel=2,
             )
             return []
@@ -406,7 +402,7 @@ class SeedServer:
         try:
             self._admin_connection().execute(statement)
         except psycopg.Error as error:
-            raise DatabaseError(f"on {mask_password(self.url)}: {_first_line(error)}") from None
+            raise DatabaseError(f"on {mask_password(self.url)}: {first_line(error)}") from None
 
     def create_database(
         self, prefix: str = TEST_DATABASE_PREFIX, *, template: str | None = None
@@ -514,7 +510,7 @@ class SeedServer:
                 if not (admin.closed or admin.broken):
                     admin.execute("SELECT pg_advisory_unlock(%s, %s)", lock)
         except psycopg.Error as error:
-            raise DatabaseError(f"on {mask_password(self.url)}: {_first_line(error)}") from None
+            raise DatabaseError(f"on {mask_password(self.url)}: {first_line(error)}") from None
 
     def _matching(self, identity: TemplateKey) -> Template | None:
         """Return the kept template of this key, held for this session, if there is one."""
@@ -606,7 +602,7 @@ class SeedServer:
                 connection.execute("ANALYZE")
         except psycopg.Error as error:
             self.drop_database(name)
-            raise DatabaseError(f"on {mask_password(self.url)}: {_first_line(error)}") from None
+            raise DatabaseError(f"on {mask_password(self.url)}: {first_line(error)}") from None
         self._wait_for_disconnect(name)
         # No connection may be open on a template while it is copied: refuse them all.
         refuse = sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false")
@@ -631,7 +627,7 @@ class SeedServer:
                 (template.name,),
             ).fetchall()
         except psycopg.Error as error:
-            raise DatabaseError(f"on {mask_password(self.url)}: {_first_line(error)}") from None
+            raise DatabaseError(f"on {mask_password(self.url)}: {first_line(error)}") from None
         settings = []
         for role, setting in rows:
             name, _, value = str(setting).partition("=")
@@ -657,7 +653,7 @@ class SeedServer:
         except psycopg.Error as error:
             raise DatabaseError(
                 f"on {mask_password(self.url)}: giving {name} the settings of its template "
-                f"{template.name}: {_first_line(error)}"
+                f"{template.name}: {first_line(error)}"
             ) from None
 
     def copy(

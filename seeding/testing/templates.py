@@ -19,14 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from seeding.errors import ConfigurationError
+from seeding.errors import ConfigurationError, first_line
 
 # Bumped when what a kept template holds, or how its key is made, changes.
 _KEY_FORMAT: Final = b"1"
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 @functools.cache
@@ -196,7 +192,7 @@ def apply_schema(url: str, files: Sequence[Path], *, source: str = "the caller")
                 if failing.startswith("\\") else ""
             )
             raise ConfigurationError(
-                f"{at}: {_first_line(error)}{hint}; fix the schema file, or the schema setting "
+                f"{at}: {first_line(error)}{hint}; fix the schema file, or the schema setting "
                 f"({source}); each file runs all or nothing, in order"
             ) from None
 
