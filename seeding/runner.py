@@ -35,7 +35,7 @@ from seeding.db import (
     variants,
     writer,
 )
-from seeding.db.catalog import Catalog, read_catalog
+from seeding.db.catalog import Catalog, ForeignKey, read_catalog
 from seeding.db.identifiers import quote
 from seeding.db.tiles import Shard
 from seeding.domain.schema import APP_TABLES, Base
@@ -598,7 +598,7 @@ def write_tiled(
 
 def _set_keys_aside(
     connection: sa.Connection, catalog: Catalog, app: tiles.AppDatabase | None
-) -> tuple[tiles.AppDatabase | None, list[constraints.ForeignKey]]:
+) -> tuple[tiles.AppDatabase | None, list[ForeignKey]]:
     """Set the foreign keys of a tiled run's tables aside; return them to add back.
 
     On a database of the tool's own every key of the app's tables goes. On the app's own

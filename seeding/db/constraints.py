@@ -24,14 +24,12 @@ app's own beyond the tool's tables (:func:`referencing`), except, again, those p
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy import exc as sa_exc
 
-from seeding.db.catalog import Catalog, read_catalog
-from seeding.db.catalog import ForeignKey as CatalogKey
+from seeding.db.catalog import Catalog, ForeignKey, read_catalog
 from seeding.db.database import WORK_MEM, local_settings
 from seeding.db.identifiers import execute, identifier, quote
 from seeding.domain.schema import APP_TABLES
@@ -42,19 +40,6 @@ BULK_ROWS = 10_000
 
 #: The app's tables, as (schema, table).
 APP = tuple(("public", table.name) for table in APP_TABLES)
-
-
-@dataclass(frozen=True)
-class ForeignKey:
-    """A foreign key as the live database defines it."""
-
-    #: The schema and name of the key's table, as the catalog has them (unquoted).
-    schema: str
-    table: str
-    #: The key's name, as the catalog has it: any text, quoted wherever it goes into SQL.
-    name: str
-    #: ``pg_get_constraintdef``: SQL written by the server, its names quoted by it.
-    definition: str
 
 
 def drop_foreign_keys(
@@ -74,8 +59,7 @@ def drop_foreign_keys(
     catalog = read_catalog(connection, sorted({schema for schema, _ in wanted}))
     keys = sorted(
         (
-            ForeignKey(schema=key.schema, table=key.table, name=key.name,
-                       definition=key.definition)
+            key
             for table in catalog.tables.values()
             if (table.schema, table.name) in wanted
             for key in table.foreign_keys
@@ -133,13 +117,14 @@ def index_kept_keys(
     :func:`drop_indexes` drops them before the transaction ends, so no one else ever sees
     them. Returns the indexes made, as (schema, name).
     """
-    if not targets:
+    targets = [(schema, name) for schema, name in targets if schema in into]
+    if not targets:  # the tool's own schema: nothing to read
         return []
     catalog = read_catalog(connection, sorted({schema for schema, _ in targets} | {"public"}))
     made: list[tuple[str, str]] = []
     for schema, name in targets:
         table = catalog.table(name, schema)
-        if table is None or schema not in into:
+        if table is None:
             continue
         for key in sorted(table.referenced_by, key=lambda k: (k.schema, k.table, k.name)):
             if key.schema in into or not key.enforced or _leads_an_index(connection, key):
@@ -152,7 +137,7 @@ def index_kept_keys(
     return made
 
 
-def _leads_an_index(connection: sa.Connection, key: CatalogKey) -> bool:
+def _leads_an_index(connection: sa.Connection, key: ForeignKey) -> bool:
     """Return whether a valid, whole-table index of the key's table starts with its columns."""
     return bool(connection.execute(sa.text(
         "SELECT EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = CAST(:table AS regclass) "

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Connection
 
 from seeding.db import constraints
+from seeding.db.catalog import ForeignKey
 from seeding.db.database import WORK_MEM, local_settings
 from seeding.db.identifiers import identifier, quote, shown
 from seeding.domain.schema import APP_TABLES
@@ -333,7 +334,7 @@ def delete_runs(connection: Connection, run_ids: Sequence[uuid.UUID]) -> dict[st
         )
     }
     bulk = sum(listed.values()) >= constraints.BULK_ROWS
-    keys: list[constraints.ForeignKey] = []
+    keys: list[ForeignKey] = []
     indexes: list[tuple[str, str]] = []
     if bulk:  # the keys of the tables pointing at deleted rows too (see constraints.referencing)
         deleted = [split(table) for table in listed]
