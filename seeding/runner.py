@@ -529,8 +529,7 @@ def write_tiled(
     make are recorded with the run's (:func:`seeding.db.tiles.record_app_made`). The write
     leaves the keys pointing into ``auth`` in place there: dropping one would lock
     ``auth.users`` against every sign-in until the run commits (see :func:`_set_keys_aside`).
-    Replacing an earlier run of 10,000 rows or more still sets them aside while it deletes
-    (:func:`seeding.db.ledger.delete_runs`).
+    Replacing an earlier run leaves them in place too (:func:`seeding.db.ledger.delete_runs`).
 
     Raises:
         ScenarioError: When a variant of the tile cannot be built (nothing is then written).

@@ -25,7 +25,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from seeding.db import admit, ledger
 from seeding.db import catalog as live
@@ -38,7 +38,7 @@ from seeding.scenario.kinds import KIND_OF_MODEL, KINDS
 Getter = Callable[[Any], Any]
 
 #: Live types whose values are written as text whatever the tool's type.
-_TEXT_TYPES = frozenset({"text", "character varying", "character"})
+TEXT_TYPES: Final = frozenset({"text", "character varying", "character"})
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ def _getter(key: str, column: live.Column, table: live.Table, by_id: Mapping[Any
             related = by_id.get(value)
             return auth_id(related) if related is not None else value
         getter = person
-    if column.base_type in _TEXT_TYPES:
+    if column.base_type in TEXT_TYPES:
         inner = getter
 
         def as_text(row: Any) -> Any:

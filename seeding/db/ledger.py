@@ -111,7 +111,6 @@ def ensure(connection: Connection) -> None:
     """Create the ledger's schema, tables and view where missing; update an older ledger."""
     connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quote(SCHEMA)}"))
     metadata.create_all(connection, checkfirst=True)
-    # Ledgers made before shards existed.
     # Ledgers made before shards, families and clocks existed.
     connection.execute(sa.text(
         f"ALTER TABLE {quote(SCHEMA, 'runs')} ADD COLUMN IF NOT EXISTS shard text, "

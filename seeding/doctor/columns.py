@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from seeding.db import admit
 from seeding.db.catalog import Check, Column, Table
 from seeding.db.catalog import allowed_values as listed_values
+from seeding.db.fit import TEXT_TYPES
 from seeding.db.identifiers import shown
 from seeding.doctor.problems import (
     AUTH_SCHEMA,
@@ -22,10 +23,6 @@ from seeding.doctor.problems import (
     listing,
 )
 from seeding.scenario.kinds import Kind
-
-#: Live types any of the tool's values is written as (its text), as seeding.db.fit does.
-_TEXT_TYPES: Final = frozenset({"text", "character varying", "character"})
-
 
 # SQLAlchemy leaves the dialect constructor unannotated.
 _DIALECT: Final = PGDialect()  # type: ignore[no-untyped-call]
@@ -77,7 +74,7 @@ def allowed_values(definition: str) -> frozenset[str] | None:
     ``IN (...)``), ``col IN ('a', ...)`` and ``col = 'a' OR col = 'b'``; an ``IS NULL`` branch
     is allowed. A CHECK that negates, compares or pattern-matches is not a list, nor one
     that only allows NULL. The column is the first name in the CHECK, and every term must be
-    about it (see :func:`seeding.db.catalog.allowed_values`, which reads it).
+    about it (see :func:`seeding.db.checks.allowed_values`, which reads it).
 
     Args:
         definition: The CHECK as ``pg_get_constraintdef`` returns it.
@@ -192,7 +189,7 @@ def column_findings(
 
 def _type_fits(expected: str, has_vocabulary: bool, live: Column) -> bool:
     """Return whether the tool's values for a column can be written in the live column."""
-    if live.base_type in _TEXT_TYPES:
+    if live.base_type in TEXT_TYPES:
         return True
     if has_vocabulary and live.is_enum:
         return True
