@@ -10,7 +10,7 @@ rewritten from the variant's.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from app_shape import sign_in_check, snapshot
 from psycopg import sql
 
-from seeding.db import database, tiles
+from seeding.db import database, ledger, tiles
 from seeding.errors import DatabaseError, SchemaMismatchError
 from seeding.reset import reset_database
 from seeding.runner import prepare_tiled, run_scenario
@@ -91,17 +91,23 @@ def queue_tile(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+#: The app's foreign keys: oid (new if dropped and added back), table, name, SQL.
+KEYS_SQL = (
+    "SELECT oid, conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+    "FROM pg_constraint WHERE contype = 'f' "
+    "AND connamespace::regnamespace::text IN ('public', 'auth') ORDER BY 2, 3"
+)
+
+
 def _keys(url: str) -> list[tuple[int, str, str, str]]:
-    """Return the app's foreign keys: oid (new if dropped and added back), table, name, SQL."""
+    """Return the app's foreign keys (:data:`KEYS_SQL`), read on a connection of their own."""
     with psycopg.connect(url) as connection:
-        return [
-            (int(oid), str(table), str(name), str(definition))
-            for oid, table, name, definition in connection.execute(
-                "SELECT oid, conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
-                "FROM pg_constraint WHERE contype = 'f' "
-                "AND connamespace::regnamespace::text IN ('public', 'auth') ORDER BY 2, 3"
-            )
-        ]
+        return _key_rows(connection.execute(KEYS_SQL))
+
+
+def _key_rows(rows: Iterable[Sequence[Any]]) -> list[tuple[int, str, str, str]]:
+    return [(int(oid), str(table), str(name), str(definition))
+            for oid, table, name, definition in rows]
 
 
 def _one(connection: psycopg.Connection[Any], query: str) -> Any:
@@ -232,8 +238,6 @@ def test_a_bulk_delete_keeps_the_keys_into_auth_and_never_locks_auth_users(
     engine = database.engine_for(app_db_live)
     try:
         with engine.begin() as connection:
-            from seeding.db import ledger
-
             deleted = ledger.delete_runs(connection, [result.run_id])
             assert deleted["auth.users"] == result.counts["auth.users"]
             locks = connection.execute(sa.text(
@@ -243,7 +247,7 @@ def test_a_bulk_delete_keeps_the_keys_into_auth_and_never_locks_auth_users(
             assert "AccessExclusiveLock" not in locks and "RowExclusiveLock" in locks
             # Every key into auth is there, the same constraint (its oid too: never dropped).
             in_auth = {k for k in keys if "REFERENCES auth." in k[3] or k[1].startswith("auth.")}
-            assert in_auth and in_auth <= set(_keys_in(connection))
+            assert in_auth and in_auth <= set(_key_rows(connection.execute(sa.text(KEYS_SQL))))
             left = connection.execute(sa.text(
                 "SELECT count(*) FROM pg_class WHERE relname LIKE 'seeding_reset_%'"
             )).scalar_one()
@@ -258,18 +262,6 @@ def test_a_bulk_delete_keeps_the_keys_into_auth_and_never_locks_auth_users(
         assert connection.execute(
             "SELECT indexrelid::int FROM pg_index ORDER BY 1").fetchall() == indexes
     assert snapshot(app_db_live) == before
-
-
-def _keys_in(connection: sa.Connection) -> list[tuple[int, str, str, str]]:
-    """:func:`_keys`, read in a transaction of the caller's."""
-    return [
-        (int(oid), str(table), str(name), str(definition))
-        for oid, table, name, definition in connection.execute(sa.text(
-            "SELECT oid, conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
-            "FROM pg_constraint WHERE contype = 'f' "
-            "AND connamespace::regnamespace::text IN ('public', 'auth') ORDER BY 2, 3"
-        ))
-    ]
 
 
 def test_a_rerun_replaces_the_copies_and_their_auth_users(app_db_live: str, queue_tile: str
