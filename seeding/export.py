@@ -240,7 +240,7 @@ def export_scenario(
     with in_phase(status, "rendering the rows"):
         tables: list[TableRows] = []
         if fitted.auth and catalog is not None:
-            tables += _people(catalog, built.rows, auth.hash_password(password, plan.seed))
+            tables += _people(catalog, built.rows, password, plan.seed)
         for name, rows in writer.group_by_table(built.rows).items():
             table_fit = fitted.tables[name]
             live = None if catalog is None else catalog.table(table_fit.name, table_fit.schema)
@@ -357,28 +357,15 @@ def _attribute(key: str) -> fit.Getter:
     return read
 
 
-def _people(catalog: Catalog, rows: Sequence[Base], password_hash: str) -> list[TableRows]:
+def _people(catalog: Catalog, rows: Sequence[Base], password: str, seed: int) -> list[TableRows]:
     """Return the auth users and identities a run writes for the seeded people."""
-    people = auth.people(rows)
-    if not people:
-        return []
     found = []
-    users = catalog.table("users", "auth")
-    identities = catalog.table("identities", "auth")
-    assert users is not None
-    for live, records in (
-        (users, [auth.user_row(p, password_hash) for p in people]),
-        (identities, [auth.identity_row(p) for p in people]),
-    ):
-        if live is None:
-            continue
-        columns = tuple(  # the columns it has, as seeding.db.writer.write_records writes them
-            name for name in records[0]
-            if (column := live.columns.get(name)) is not None
-            and not column.generated and column.identity != "a"
-        )
+    for (schema, name), records in auth.seeded_accounts(catalog, rows, password, seed).items():
+        live = catalog.table(name, schema)
+        assert live is not None
+        columns = tuple(writer.record_columns(live, records[0]))  # as write_records writes
         found.append(TableRows(
-            table=ledger.table_name(live.schema, live.name), schema=live.schema, name=live.name,
+            table=ledger.table_name(schema, name), schema=schema, name=name,
             columns=columns, types=tuple(live.columns[c].base_type for c in columns),
             rows=records, values=_record_values(columns),
             sequences=_sequences(live, columns),

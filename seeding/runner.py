@@ -203,27 +203,10 @@ def _open_run(
 LIVE_SCHEMAS = ("public", "auth")
 
 
-def _accounts(catalog: Catalog, rows: Sequence[Base], password: str, seed: int
-              ) -> dict[tuple[str, str], list[dict[str, object]]]:
-    """Return the auth users and 'email' identities of every seeded person, by (schema, table).
-
-    The password is hashed once, here (bcrypt is slow on purpose). A database without
-    ``auth.identities`` gets the users alone.
-    """
-    people = auth.people(rows)
-    if not people:
-        return {}
-    password_hash = auth.hash_password(password, seed)
-    found = {("auth", "users"): [auth.user_row(p, password_hash) for p in people]}
-    if catalog.table("identities", "auth") is not None:
-        found[("auth", "identities")] = [auth.identity_row(p) for p in people]
-    return found
-
-
 def _write_accounts(connection: sa.Connection, catalog: Catalog,
                     accounts: Mapping[tuple[str, str], Sequence[Mapping[str, object]]]
                     ) -> dict[str, list[uuid.UUID]]:
-    """Write the auth users and identities of :func:`_accounts`; return their ids by table."""
+    """Write :func:`seeding.db.auth.seeded_accounts`; return their ids by table."""
     written: dict[str, list[uuid.UUID]] = {}
     for (schema, name), records in accounts.items():
         live = catalog.table(name, schema)
@@ -338,7 +321,7 @@ def write_built(
             replacing = ledger.runs_to_replace(connection, plan.scenario, ids, plan.family)
             replaced_runs = ledger.describe_runs(connection, replacing)
             replaced = ledger.delete_runs(connection, replacing)
-            accounts = (_accounts(catalog, built.rows, password, plan.seed)
+            accounts = (auth.seeded_accounts(catalog, built.rows, password, plan.seed)
                         if fitted.auth else {})
             holders.check_held(connection, catalog,
                                {**accounts, **_rows_by_table(fitted, built.rows)})

@@ -22,13 +22,16 @@ import base64
 import hashlib
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seeding.errors import ConfigurationError
 from seeding.scenario.kinds import KIND_OF_MODEL, KINDS
+
+if TYPE_CHECKING:
+    from seeding.db.catalog import Catalog
 
 #: The password of every seeded user, unless ``--user-password`` or the variable says.
 DEFAULT_PASSWORD = "seeding-password-1"
@@ -137,6 +140,34 @@ def identity_row(person: Person) -> dict[str, Any]:
         "created_at": person.created_at,
         "updated_at": person.created_at,
     }
+
+
+def accounts(catalog: Catalog, people: Sequence[Person], password_hash: str
+             ) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Return the people's ``auth.users`` rows and 'email' identities, by (schema, table).
+
+    Each table goes in where the database has it (users first): a database without
+    ``auth.identities`` gets the users alone. Every run writes them so (the built path, the
+    tiled path, an export).
+    """
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    if people and catalog.table("users", "auth") is not None:
+        found[("auth", "users")] = [user_row(p, password_hash) for p in people]
+        if catalog.table("identities", "auth") is not None:
+            found[("auth", "identities")] = [identity_row(p) for p in people]
+    return found
+
+
+def seeded_accounts(catalog: Catalog, rows: Iterable[Any], password: str, seed: int
+                    ) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Return :func:`accounts` for the people among built rows (none: no hashing at all).
+
+    The password is hashed once, here: bcrypt is slow on purpose.
+    """
+    seeded = people(rows)
+    if not seeded:
+        return {}
+    return accounts(catalog, seeded, hash_password(password, seed))
 
 
 def _metadata(person: Person) -> Mapping[str, Any]:

@@ -46,7 +46,7 @@ from psycopg.types.json import Jsonb
 from seeding.db import auth, constraints, fit, ledger
 from seeding.db.catalog import Catalog, Table, read_catalog
 from seeding.db.identifiers import identifier, quote
-from seeding.db.writer import COLUMNS, row_values
+from seeding.db.writer import COLUMNS, record_columns, row_values
 from seeding.domain.schema import APP_TABLES, MODELS, Base
 from seeding.errors import ScenarioError, SchemaError, SchemaMismatchError
 from seeding.scenario.builder import Built
@@ -546,19 +546,15 @@ def _encode_for_app(
     targets: list[Target] = []
     ledger_rows: list[tuple[object, ...]] = []
     people = auth.people(views)
-    users = app.catalog.table("users", "auth")
-    identities = app.catalog.table("identities", "auth")
-    if people and users is not None:
-        # A person's texts may hold their row's id (a mechanic's email), not their auth id.
-        context = [[p.row_id] if p.row_id is not None else [] for p in people]
-        records = [auth.user_row(p, app.password_hash) for p in people]
-        targets.append(_records_target(encoder, app, users, records, context, _AUTH_KEPT))
-        ledger_rows += ledger.block_rows(run_id, "auth.users", [p.id for p in people])
-        if identities is not None:
-            records = [auth.identity_row(p) for p in people]
-            targets.append(_records_target(encoder, app, identities, records, context))
-            ids = [cast(uuid.UUID, r["id"]) for r in records]
-            ledger_rows += ledger.block_rows(run_id, "auth.identities", ids)
+    # A person's texts may hold their row's id (a mechanic's email), not their auth id.
+    context = [[p.row_id] if p.row_id is not None else [] for p in people]
+    for (schema, name), records in auth.accounts(app.catalog, people, app.password_hash).items():
+        live = app.catalog.table(name, schema)
+        assert live is not None
+        kept = _AUTH_KEPT if name == "users" else frozenset()
+        targets.append(_records_target(encoder, app, live, records, context, kept))
+        ids = [cast(uuid.UUID, r["id"]) for r in records]
+        ledger_rows += ledger.block_rows(run_id, ledger.table_name(schema, name), ids)
     by_table: dict[str, list[Base]] = {}
     for view in views:
         by_table.setdefault(view.__table__.name, []).append(view)  # type: ignore[attr-defined]
@@ -626,14 +622,9 @@ def _records_target(
 ) -> Target:
     """Encode records (values by column) into the columns of a live table that it has.
 
-    Generated and always-identity columns are left to the database, as
-    :func:`seeding.db.writer.write_records` leaves them.
+    Its columns are those :func:`seeding.db.writer.write_records` writes.
     """
-    columns = [
-        name for name in records[0]
-        if (column := table.columns.get(name)) is not None
-        and not column.generated and column.identity != "a"
-    ]
+    columns = record_columns(table, records[0])
     oids = encoder.column_oids(table.name, columns, table.schema)
     keep = frozenset(i for i, name in enumerate(columns) if name in kept)
     encoded = encoder.encode(

@@ -128,19 +128,24 @@ def write(connection: Connection, rows: Iterable[object], fit: Fit | None = None
     return counts
 
 
-def write_records(connection: Connection, live_table: Table,
-                  records: Sequence[Mapping[str, Any]]) -> int:
-    """COPY records (values by column) into a live table, writing the columns it has.
+def record_columns(live_table: Table, record: Mapping[str, Any]) -> list[str]:
+    """Return the columns of a record (values by column) that a live table has and takes.
 
     Generated and always-identity columns are left to the database.
     """
-    if not records:
-        return 0
-    columns = [
-        name for name in records[0]
+    return [
+        name for name in record
         if (column := live_table.columns.get(name)) is not None
         and not column.generated and column.identity != "a"
     ]
+
+
+def write_records(connection: Connection, live_table: Table,
+                  records: Sequence[Mapping[str, Any]]) -> int:
+    """COPY records (values by column) into a live table, writing the columns it has."""
+    if not records:
+        return 0
+    columns = record_columns(live_table, records[0])
     types = [live_table.columns[name].base_type for name in columns]
     return copy_values(
         connection, (live_table.schema, live_table.name), columns,
